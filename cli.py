@@ -1,0 +1,195 @@
+"""The `lvrpo` command: parse, call the library, print. Errors become one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lvrpo.types import LvrpoError, Summary
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Official-grade evaluation and GRPO training for unified multimodal models.")
+err = Console(stderr=True)
+
+
+def handles_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LvrpoError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: finished samples are saved; run the same command again to resume")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def print_summaries(summaries: list[Summary]) -> None:
+    table = Table(title="lvrpo results")
+    for col in ("benchmark", "metric", "value", "n", "coverage"):
+        table.add_column(col, justify="left" if col in ("benchmark", "metric") else "right")
+    for s in summaries:
+        for i, (metric, value) in enumerate(s.metrics.items()):
+            headline = "*" if metric == s.headline else ""
+            table.add_row(s.bench if i == 0 else "", metric + headline, f"{value:.4g}" if abs(value) < 10 else
+                          f"{value:.2f}", str(s.n) if i == 0 else "", f"{s.coverage:.0%}" if i == 0 else "")
+    Console().print(table)
+    for s in summaries:
+        for note in s.notes:
+            err.print(f"[yellow]{s.bench}:[/yellow] {note}", highlight=False)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def default_out(model: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.removeprefix("replay:").rstrip("/").split("/")[-1]).strip("-")
+    return Path("runs") / (slug or "run")
+
+
+@app.command("eval")
+@handles_errors
+def eval_cmd(
+    model: str = typer.Option(..., help="Checkpoint dir, HF id, replay:FILE, openai:MODEL[@URL] or nano."),
+    suite: str = typer.Option("all", help="all | understanding | generation | comma list of name[:variant]."),
+    data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (save_to_disk dir, parquet or jsonl)."),
+    split: str | None = typer.Option(None, help="Dataset split (default: each benchmark's official one)."),
+    limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
+    out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
+    judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    batch_size: int = typer.Option(1, min=1, help="Requests per model call."),
+    seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
+    backend: str | None = typer.Option(None, help="Force a backend instead of detecting it."),
+    overwrite: bool = typer.Option(False, help="Replace a run directory made with another config."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Evaluate a model on a suite; writes a resumable run directory and prints the headlines."""
+    from evals import resolve_suite
+    from lvrpo.judges import check_judge_spec, make_judge
+    from lvrpo.models import check_capabilities, load_backend
+    from lvrpo.runner import Bars, run_benchmark
+    from lvrpo.store import RunStore
+    from lvrpo.types import Context
+
+    adapters = resolve_suite(suite)
+    check_judge_spec(judge)
+    needs = [a.name for a in adapters if a.needs_judge]
+    if needs and judge is None:
+        raise LvrpoError(f"{', '.join(needs)} need a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
+    model_backend = load_backend(model, backend)
+    check_capabilities(model_backend, {a.kind for a in adapters})
+    seed_everything(seed)
+    ctx = Context(judge=make_judge(judge) if needs else None, seed=seed)
+
+    store = RunStore(out or default_out(model))
+    config = {"model": model, **model_backend.describe(), "data": data, "split": split, "judge": judge,
+              "seed": seed}
+    store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed}},
+               overwrite=overwrite)
+    bars = Bars(quiet)
+    summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=data, split=split, limit=limit,
+                               batch_size=batch_size, ctx=ctx, bars=bars) for a in adapters]
+    print_summaries(summaries)
+    err.print(f"run directory: {store.root}", highlight=False)
+
+
+@app.command("score")
+@handles_errors
+def score_cmd(
+    bench: str = typer.Option(..., help="Benchmark name[:variant]."),
+    predictions: Path = typer.Option(..., help='JSONL: {"id": ..., "output": "text"} or {"id": ..., "image": path}.'),
+    data: str = typer.Option("hub", help="hub | hub:ID | world | PATH."),
+    split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
+    judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+    seed: int = typer.Option(0, help="Seed for any randomised scoring step."),
+) -> None:
+    """Score stored predictions without a model (rescore old runs with a fixed scorer)."""
+    from evals import get_adapter
+    from lvrpo.judges import check_judge_spec, make_judge
+    from lvrpo.predictions import read_predictions
+    from lvrpo.runner import score, summarize
+    from lvrpo.store import JsonlLog, write_json
+    from lvrpo.types import Context
+
+    adapter = get_adapter(bench)
+    check_judge_spec(judge)
+    if adapter.needs_judge and judge is None:
+        raise LvrpoError(f"{adapter.name} needs a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
+    outputs = {o.id: o for _, o in read_predictions(predictions)}
+    samples = adapter.load(data, split, for_requests=False)
+    ids = {s.id for s in samples}
+    unmatched = sum(i not in ids for i in outputs)
+    missing = sum(s.id not in outputs for s in samples)
+    seed_everything(seed)
+    ctx = Context(judge=make_judge(judge) if adapter.needs_judge else None, seed=seed)
+    log = None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scores.jsonl").unlink(missing_ok=True)
+        log = JsonlLog(out / "scores.jsonl")
+    summary = summarize(adapter, score(adapter, samples, outputs, ctx, log=log), n_missing=missing,
+                        n_unmatched=unmatched)
+    if out:
+        write_json(out / "summary.json", summary.to_json())
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+        for note in summary.notes:
+            err.print(f"{summary.bench}: {note}", highlight=False)
+    else:
+        print_summaries([summary])
+
+
+@app.command("leaderboard")
+@handles_errors
+def leaderboard_cmd(
+    run_dirs: list[Path] = typer.Argument(None, help="Run directories made by `lvrpo eval`."),
+    published: bool = typer.Option(False, help="Add the published numbers (leaderboards/published.yaml)."),
+    fmt: str = typer.Option("md", "--format", help="md | csv | latex | html."),
+    out: Path | None = typer.Option(None, help="Write the table here instead of stdout."),
+    plot: Path | None = typer.Option(None, help="Also write a bar chart (PNG)."),
+) -> None:
+    """One row per run (and per published model), one column per benchmark headline, best marked."""
+    from lvrpo import leaderboard as lb
+
+    rows = [lb.run_row(d) for d in run_dirs or []]
+    if published:
+        rows += lb.published_rows()
+    if not rows:
+        raise LvrpoError("leaderboard: give at least one run directory or --published")
+    if published and run_dirs:  # keep the table about the benchmarks the runs measured
+        cols = {k for r in rows if not r.published for k in r.values}
+        rows = [r for r in rows if not r.published or cols & set(r.values)]
+        for r in rows:
+            r.values = {k: v for k, v in r.values.items() if k in cols}
+    table = lb.render(rows, fmt)
+    if out:
+        out.write_text(table, encoding="utf-8")
+    else:
+        typer.echo(table, nl=False)
+    if plot:
+        lb.plot(rows, plot)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,75 @@
+"""The benchmark adapter protocol. One small object per benchmark; see evals/mme.py for a complete one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lvrpo.types import Context, Kind, LvrpoError, Output, Request, Sample, Score, Summary
+
+
+class Adapter:
+    """Reads the official data, builds the official prompt, scores and aggregates as the official scorer.
+
+    Subclasses set the class attributes and implement `request`, `score` and `aggregate`.
+    """
+
+    name: str = ""
+    kind: Kind = "understand"
+    hub_ids: tuple[str, ...] = ()  # official HF id first, then moved/mirror ids
+    hub_config: str | None = None
+    splits: tuple[str, ...] = ("test",)
+    default_split: str = "test"
+    id_column: str | None = None  # the official unique id column; None: the row index
+    columns: tuple[str, ...] = ()  # needed to score
+    request_columns: tuple[str, ...] = ()  # needed only to build requests (images)
+    variants: tuple[str, ...] = ()
+    needs_judge: bool = False
+
+    def __init__(self, variant: str | None = None):
+        if variant is not None and variant not in self.variants:
+            valid = ", ".join(self.variants) if self.variants else "none"
+            raise LvrpoError(f"{self.name}: unknown variant {variant!r} (valid variants: {valid})")
+        self.variant = variant or (self.variants[0] if self.variants else None)
+
+    @property
+    def spec(self) -> str:
+        """`name` or `name:variant`: the key of this benchmark in a run directory."""
+        return f"{self.name}:{self.variant}" if self.variant and self.variant != self.variants[0] else self.name
+
+    def load(self, source: str, split: str | None = None, *, for_requests: bool = True) -> list[Sample]:
+        from lvrpo.data import load_samples
+
+        split = split or self.default_split
+        if split not in self.splits:
+            raise LvrpoError(f"{self.name}: unknown split {split!r} (valid splits: {', '.join(self.splits)})")
+        return load_samples(self, source, split, for_requests=for_requests)
+
+    def group(self, sample: Sample) -> str | None:
+        """Samples that are only meaningful together (an image's question pair); `--limit` keeps groups whole."""
+        return None
+
+    def request(self, sample: Sample) -> Request:
+        raise NotImplementedError
+
+    def score(self, sample: Sample, output: Output, ctx: Context) -> Score:
+        raise NotImplementedError
+
+    def aggregate(self, scores: list[Score]) -> Summary:
+        raise NotImplementedError
+
+    def reward(self, sample: Sample, output: Output, ctx: Context) -> float | None:
+        """Per-sample reward in [0, 1] for GRPO; None when the sample cannot be scored."""
+        value = self.score(sample, output, ctx).value
+        return None if value is None else min(1.0, max(0.0, float(value)))
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def fields_of(scores: list[Score], key: str) -> dict[Any, list[Score]]:
+    """Scores grouped by `meta[key]`, in first-seen order."""
+    out: dict[Any, list[Score]] = {}
+    for s in scores:
+        out.setdefault(s.meta.get(key), []).append(s)
+    return out

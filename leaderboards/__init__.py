@@ -1,0 +1,1 @@
+"""Published reference numbers (published.yaml, with a source per number)."""

@@ -1,0 +1,127 @@
+"""The eval loop: Samples -> Requests -> model -> Outputs -> Scores -> Summary, resumable per sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from evals.base import Adapter
+from lvrpo.data.images import ImageError
+from lvrpo.models.base import Backend
+from lvrpo.store import JsonlLog, write_json
+from lvrpo.types import Context, LvrpoError, Output, Sample, Score, Summary
+
+Advance = Callable[[int], None]
+
+
+class Bars:
+    """Rich progress bars (with ETA) on stderr, or nothing when quiet."""
+
+    def __init__(self, quiet: bool = False):
+        self.progress = None if quiet else Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+
+    @contextmanager
+    def task(self, description: str, total: int, done: int = 0) -> Iterator[Advance]:
+        if self.progress is None or total == 0:
+            yield lambda n: None
+            return
+        with self.progress:
+            tid = self.progress.add_task(description, total=total, completed=done)
+            yield lambda n: self.progress.advance(tid, n)
+
+
+def apply_limit(samples: list[Sample], limit: int | None, group: Callable[[Sample], str | None]) -> list[Sample]:
+    """The first `limit` samples, extended so that no group (an image's question pair...) is cut."""
+    if limit is None or limit >= len(samples):
+        return samples
+    if limit < 1:
+        raise LvrpoError("--limit must be at least 1")
+    cut = limit
+    last = group(samples[limit - 1])
+    while last is not None and cut < len(samples) and group(samples[cut]) == last:
+        cut += 1
+    return samples[:cut]
+
+
+def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: JsonlLog, *, batch_size: int,
+            bars: Bars) -> dict[str, Output]:
+    """Outputs for every sample, asking the model only for those not already in `log` (resume)."""
+    done = {str(r["id"]): Output.from_json(r) for r in log.read()}
+    pending = [s for s in samples if s.id not in done]
+    if adapter.kind != "understand":
+        raise LvrpoError(f"{adapter.name}: {adapter.kind} benchmarks are not supported by the runner yet")
+    with bars.task(f"{adapter.spec} predict", len(samples), len(samples) - len(pending)) as advance:
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start:start + batch_size]
+            outputs, requests = {}, []
+            for s in batch:
+                try:
+                    requests.append(adapter.request(s))
+                except ImageError as e:  # one unreadable image fails one sample, not the run
+                    outputs[s.id] = Output(id=s.id, text="", error=str(e))
+            if requests:
+                for req, text in zip(requests, backend.understand(requests), strict=True):
+                    outputs[req.id] = Output(id=req.id, text=text)
+            rows = [outputs[s.id] for s in batch]
+            log.append([o.to_json() for o in rows])
+            done.update((o.id, o) for o in rows)
+            advance(len(batch))
+    return done
+
+
+def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], ctx: Context, *,
+          log: JsonlLog | None = None, bars: Bars | None = None) -> list[Score]:
+    """Scores for the samples that have an output; those already in `log` are reused, new ones appended."""
+    done = {str(r["id"]): Score.from_json(r) for r in log.read()} if log else {}
+    todo = [s for s in samples if s.id in outputs and s.id not in done]
+    with (bars or Bars(quiet=True)).task(f"{adapter.spec} score", len(todo)) as advance:
+        for s in todo:
+            out = outputs[s.id]
+            sc = adapter.score(s, out, ctx)
+            if out.error:
+                sc.reason = f"model error: {out.error}; {sc.reason}"
+            done[s.id] = sc
+            if log:
+                log.append([sc.to_json()])
+            advance(1)
+    return [done[s.id] for s in samples if s.id in done]
+
+
+def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_unmatched: int = 0) -> Summary:
+    """The adapter's official aggregate over scored samples, with coverage and what was left out."""
+    scored = [s for s in scores if s.value is not None]
+    if not scored:
+        raise LvrpoError(f"{adapter.name}: no sample could be scored")
+    summary = adapter.aggregate(scored)
+    summary.bench = adapter.spec
+    summary.n, summary.n_scored = len(scores), len(scored)
+    if len(scored) < len(scores):
+        reasons: dict[str, int] = {}
+        for s in scores:
+            if s.value is None:
+                reasons[s.reason] = reasons.get(s.reason, 0) + 1
+        summary.notes.append("unscored: " + "; ".join(f"{n} × {r}" for r, n in reasons.items()))
+    if n_missing:
+        summary.notes.append(f"{n_missing} samples had no prediction and are not in the score")
+    if n_unmatched:
+        summary.notes.append(f"{n_unmatched} predictions had ids not in the data and were ignored")
+    summary.breakdown.setdefault("counts", {}).update(missing=n_missing, unmatched=n_unmatched)
+    return summary
+
+
+def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source: str, split: str | None,
+                  limit: int | None, batch_size: int, ctx: Context, bars: Bars) -> Summary:
+    """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there."""
+    samples = apply_limit(adapter.load(source, split), limit, adapter.group)
+    outputs = predict(adapter, backend, samples, JsonlLog(bench_dir / "predictions.jsonl"),
+                      batch_size=batch_size, bars=bars)
+    scores = score(adapter, samples, outputs, ctx, log=JsonlLog(bench_dir / "scores.jsonl"), bars=bars)
+    summary = summarize(adapter, scores)
+    write_json(bench_dir / "summary.json", summary.to_json())
+    return summary

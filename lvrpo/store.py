@@ -1,0 +1,138 @@
+"""The run directory: append-only JSONL per benchmark plus a manifest, so a killed run resumes.
+
+runs/<name>/manifest.json                model, suite, config, versions, git sha, seeds (never secrets)
+runs/<name>/<bench>/predictions.jsonl    one line per sample, flushed as produced
+runs/<name>/<bench>/scores.jsonl         per-sample scores
+runs/<name>/<bench>/summary.json         headline + breakdown, official scale
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from lvrpo.types import LvrpoError
+
+SECRET_KEY = re.compile(r"(key|token|secret|password|authorization)", re.I)
+
+
+class JsonlLog:
+    """An append-only JSONL file whose every line is flushed; a torn last line (a kill mid-write) is dropped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        self._repair()
+        rows = []
+        with self.path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        raise LvrpoError(f"{self.path}:{n}: corrupt line in run store") from None
+        return rows
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+
+    def _repair(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+
+class RunStore:
+    """One run directory. `open` refuses a directory made with a different config unless `overwrite`."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def open(self, config: dict[str, Any], info: dict[str, Any], overwrite: bool = False) -> None:
+        """Create or resume the run. `config` decides identity; `info` (suite, benchmarks...) is recorded."""
+        config = redact(config)
+        if self.manifest_path.exists():
+            old = json.loads(self.manifest_path.read_text())
+            if overwrite:
+                shutil.rmtree(self.root)
+            elif old.get("config") != config:
+                diff = sorted(k for k in set(old.get("config", {})) | set(config)
+                              if old.get("config", {}).get(k) != config.get(k))
+                raise LvrpoError(f"{self.root} was made with a different config (differs in: {', '.join(diff)}); "
+                                 "pass --overwrite to replace it or --out to write elsewhere")
+            else:
+                benches = set(old.get("benchmarks", [])) | set(info.get("benchmarks", []))
+                info = {**old, **info, "benchmarks": sorted(benches)}
+        elif overwrite and self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        manifest = {**redact(info), "config": config, "versions": package_versions(), "git_sha": git_sha(),
+                    "python": platform.python_version()}
+        manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_json(self.manifest_path, manifest)
+
+    def bench_dir(self, spec: str) -> Path:
+        d = self.root / spec.replace(":", "_")
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def redact(obj: Any) -> Any:
+    """Drop secret-looking keys and credentials embedded in URLs, recursively."""
+    if isinstance(obj, dict):
+        return {k: redact(v) for k, v in obj.items() if not SECRET_KEY.search(str(k))}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    if isinstance(obj, str):
+        return re.sub(r"(\w+://)[^/@\s]+@", r"\1", obj)
+    return obj
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for pkg in ("lvrpo", "torch", "transformers", "diffusers", "datasets", "pillow", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_sha() -> str | None:
+    """The commit of the lvrpo checkout that produced the run, if it is a git checkout."""
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
