@@ -128,8 +128,8 @@ def score_cmd(
     from evals import get_adapter
     from lvrpo.judges import check_judge_spec, make_judge
     from lvrpo.predictions import read_predictions
-    from lvrpo.runner import score, summarize
-    from lvrpo.store import JsonlLog, write_json
+    from lvrpo.runner import score, summarize, write_results
+    from lvrpo.store import JsonlLog
     from lvrpo.types import Context
 
     adapter = get_adapter(bench)
@@ -148,10 +148,10 @@ def score_cmd(
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.jsonl").unlink(missing_ok=True)
         log = JsonlLog(out / "scores.jsonl")
-    summary = summarize(adapter, score(adapter, samples, outputs, ctx, log=log), n_missing=missing,
-                        n_unmatched=unmatched)
+    scores = score(adapter, samples, outputs, ctx, log=log)
+    summary = summarize(adapter, scores, n_missing=missing, n_unmatched=unmatched)
     if out:
-        write_json(out / "summary.json", summary.to_json())
+        write_results(adapter, out, scores, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False))
         for note in summary.notes:

@@ -24,6 +24,7 @@ class Adapter:
     request_columns: tuple[str, ...] = ()  # needed only to build requests (images)
     variants: tuple[str, ...] = ()
     needs_judge: bool = False
+    local_score: bool = True  # False for hidden-answer splits: predictions go to a submission file instead
 
     def __init__(self, variant: str | None = None):
         if variant is not None and variant not in self.variants:
@@ -56,6 +57,10 @@ class Adapter:
 
     def aggregate(self, scores: list[Score]) -> Summary:
         raise NotImplementedError
+
+    def artifacts(self, scores: list[Score]) -> dict[str, str | bytes]:
+        """Extra files written beside summary.json (e.g. an official submission file), by file name."""
+        return {}
 
     def reward(self, sample: Sample, output: Output, ctx: Context) -> float | None:
         """Per-sample reward in [0, 1] for GRPO; None when the sample cannot be scored."""

@@ -96,12 +96,17 @@ def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], c
 def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_unmatched: int = 0) -> Summary:
     """The adapter's official aggregate over scored samples, with coverage and what was left out."""
     scored = [s for s in scores if s.value is not None]
-    if not scored:
+    if not adapter.local_score:
+        summary = Summary(bench=adapter.spec, metrics={}, headline="",
+                          notes=["no local score for this split (answers are hidden): submit the file written "
+                                 "beside summary.json to the official server"])
+    elif not scored:
         raise LvrpoError(f"{adapter.name}: no sample could be scored")
-    summary = adapter.aggregate(scored)
+    else:
+        summary = adapter.aggregate(scored)
     summary.bench = adapter.spec
     summary.n, summary.n_scored = len(scores), len(scored)
-    if len(scored) < len(scores):
+    if adapter.local_score and len(scored) < len(scores):
         reasons: dict[str, int] = {}
         for s in scores:
             if s.value is None:
@@ -123,5 +128,13 @@ def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source
                       batch_size=batch_size, bars=bars)
     scores = score(adapter, samples, outputs, ctx, log=JsonlLog(bench_dir / "scores.jsonl"), bars=bars)
     summary = summarize(adapter, scores)
-    write_json(bench_dir / "summary.json", summary.to_json())
+    write_results(adapter, bench_dir, scores, summary)
     return summary
+
+
+def write_results(adapter: Adapter, out_dir: Path, scores: list[Score], summary: Summary) -> None:
+    """summary.json plus the adapter's extra files (submission files) into `out_dir`."""
+    for name, content in adapter.artifacts(scores).items():
+        path = out_dir / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+    write_json(out_dir / "summary.json", summary.to_json())

@@ -53,9 +53,10 @@ class Output:
     text: str | None = None
     images: list[str] = field(default_factory=list)  # paths relative to the predictions file
     error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # other fields of a predictions line, kept as given
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id}
+        d: dict[str, Any] = {**self.extra, "id": self.id}
         if self.text is not None:
             d["output"] = self.text
         if self.images:
@@ -69,7 +70,9 @@ class Output:
         images = d.get("images")
         if images is None and d.get("image") is not None:
             images = [d["image"]]
-        return cls(id=str(d["id"]), text=d.get("output"), images=list(images or []), error=d.get("error"))
+        extra = {k: v for k, v in d.items() if k not in ("id", "output", "image", "images", "error", "bench")}
+        return cls(id=str(d["id"]), text=d.get("output"), images=list(images or []), error=d.get("error"),
+                   extra=extra)
 
 
 @dataclass
