@@ -62,8 +62,8 @@ def seed_everything(seed: int) -> None:
 
 
 def default_out(model: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.removeprefix("replay:").rstrip("/").split("/")[-1]).strip("-")
-    return Path("runs") / (slug or "run")
+    name = f"replay-{Path(model[7:]).stem}" if model.startswith("replay:") else model.rstrip("/").split("/")[-1]
+    return Path("runs") / (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run")
 
 
 @app.command("eval")

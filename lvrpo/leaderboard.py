@@ -69,13 +69,15 @@ def render(rows: list[Row], fmt_name: str = "md") -> str:
     if fmt_name not in FORMATS:
         raise LvrpoError(f"leaderboard: unknown format {fmt_name!r} (valid: {', '.join(FORMATS)})")
     cols = columns_of(rows)
-    best = {c: max((r.values[c] for r in rows if c in r.values), default=None) for c in cols}
+    # uncertain published numbers (approximate, unclear scale) are shown but never marked best
+    best = {c: max((r.values[c] for r in rows if c in r.values and c not in r.uncertain), default=None)
+            for c in cols}
 
     def cell(r: Row, c: str, mark: tuple[str, str]) -> str:
         if c not in r.values:
             return "—"
         text = fmt(c, r.values[c]) + ("?" if c in r.uncertain else "")
-        return f"{mark[0]}{text}{mark[1]}" if r.values[c] == best[c] else text
+        return f"{mark[0]}{text}{mark[1]}" if r.values[c] == best[c] and c not in r.uncertain else text
 
     def label(r: Row) -> str:
         return r.name + (" [published]" if r.published else "")
@@ -86,7 +88,8 @@ def render(rows: list[Row], fmt_name: str = "md") -> str:
         w.writerow(["model", "published", *cols])
         for r in rows:
             w.writerow([r.name, int(r.published), *(cell(r, c, ("", "")) if c in r.values else "" for c in cols)])
-        w.writerow(["best", "", *(next(r.name for r in rows if r.values.get(c) == best[c]) for c in cols)])
+        w.writerow(["best", "", *(next((r.name for r in rows if r.values.get(c) == best[c] and c not in r.uncertain),
+                                        "") for c in cols)])
         return buf.getvalue()
     if fmt_name == "md":
         lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
