@@ -98,7 +98,7 @@ def eval_cmd(
     model_backend = load_backend(model, backend)
     check_capabilities(model_backend, {a.kind for a in adapters})
     seed_everything(seed)
-    ctx = Context(judge=make_judge(judge) if needs else None, seed=seed)
+    ctx = Context(judge=make_judge(judge), seed=seed)  # optional judges (MathVista, MMBench) are used when given
 
     store = RunStore(out or default_out(model))
     config = {"model": model, **model_backend.describe(), "data": data, "split": split, "judge": judge,
@@ -142,7 +142,7 @@ def score_cmd(
     unmatched = sum(i not in ids for i in outputs)
     missing = sum(s.id not in outputs for s in samples)
     seed_everything(seed)
-    ctx = Context(judge=make_judge(judge) if adapter.needs_judge else None, seed=seed)
+    ctx = Context(judge=make_judge(judge), seed=seed)
     log = None
     if out:
         out.mkdir(parents=True, exist_ok=True)

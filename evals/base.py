@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from lvrpo.types import Context, Kind, LvrpoError, Output, Request, Sample, Score, Summary
 
@@ -57,6 +61,19 @@ class Adapter:
 
     def aggregate(self, scores: list[Score]) -> Summary:
         raise NotImplementedError
+
+    def save_images(self, sample: Sample, images: list[Image.Image], out_dir: Path) -> list[str]:
+        """Save a sample's generated images as PNG under `out_dir`; paths returned relative to it.
+
+        Default layout `images/<id>/<k>.png`; adapters whose official scorer reads another layout override this.
+        """
+        folder = Path("images") / re.sub(r"[^A-Za-z0-9._-]+", "_", sample.id)
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        paths = []
+        for k, img in enumerate(images):
+            img.save(out_dir / folder / f"{k:04d}.png")
+            paths.append(str(folder / f"{k:04d}.png"))
+        return paths
 
     def artifacts(self, scores: list[Score]) -> dict[str, str | bytes]:
         """Extra files written beside summary.json (e.g. an official submission file), by file name."""

@@ -13,7 +13,7 @@ from evals.base import Adapter
 from lvrpo.data.images import ImageError
 from lvrpo.models.base import Backend
 from lvrpo.store import JsonlLog, write_json
-from lvrpo.types import Context, LvrpoError, Output, Sample, Score, Summary
+from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
 
 Advance = Callable[[int], None]
 
@@ -52,10 +52,9 @@ def apply_limit(samples: list[Sample], limit: int | None, group: Callable[[Sampl
 def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: JsonlLog, *, batch_size: int,
             bars: Bars) -> dict[str, Output]:
     """Outputs for every sample, asking the model only for those not already in `log` (resume)."""
-    done = {str(r["id"]): Output.from_json(r) for r in log.read()}
+    base = log.path.parent  # image paths in the log are relative to it
+    done = {str(r["id"]): _resolved(Output.from_json(r), base) for r in log.read()}
     pending = [s for s in samples if s.id not in done]
-    if adapter.kind != "understand":
-        raise LvrpoError(f"{adapter.name}: {adapter.kind} benchmarks are not supported by the runner yet")
     with bars.task(f"{adapter.spec} predict", len(samples), len(samples) - len(pending)) as advance:
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
@@ -66,13 +65,28 @@ def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: Json
                 except ImageError as e:  # one unreadable image fails one sample, not the run
                     outputs[s.id] = Output(id=s.id, text="", error=str(e))
             if requests:
-                for req, text in zip(requests, backend.understand(requests), strict=True):
-                    outputs[req.id] = Output(id=req.id, text=text)
+                outputs.update(_ask(adapter, backend, requests, {s.id: s for s in batch}, base))
             rows = [outputs[s.id] for s in batch]
             log.append([o.to_json() for o in rows])
-            done.update((o.id, o) for o in rows)
+            done.update((o.id, _resolved(o, base)) for o in rows)
             advance(len(batch))
     return done
+
+
+def _ask(adapter: Adapter, backend: Backend, requests: list[Request], samples: dict[str, Sample],
+         out_dir: Path) -> dict[str, Output]:
+    """One model call for a batch; generated images are saved (as the adapter lays them out) right away."""
+    if adapter.kind == "understand":
+        texts = backend.understand(requests)
+        return {r.id: Output(id=r.id, text=t) for r, t in zip(requests, texts, strict=True)}
+    made = backend.generate(requests) if adapter.kind == "generate" else backend.edit(requests)
+    return {r.id: Output(id=r.id, images=adapter.save_images(samples[r.id], images, out_dir))
+            for r, images in zip(requests, made, strict=True)}
+
+
+def _resolved(out: Output, base: Path) -> Output:
+    out.images = [str(base / p) for p in out.images]
+    return out
 
 
 def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], ctx: Context, *,
