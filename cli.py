@@ -61,6 +61,19 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
+def make_context(judge: str | None, detector: str | None, seed: int):
+    """The scoring context: judge client, GenEval detector and colour classifier (only when needed)."""
+    from lvrpo.judges import make_judge
+    from lvrpo.types import Context
+
+    ctx = Context(judge=make_judge(judge), seed=seed)
+    if detector is not None:
+        from lvrpo.vision import make_detector
+
+        ctx.detector, ctx.color_classifier = make_detector(detector)
+    return ctx
+
+
 def default_out(model: str) -> Path:
     name = f"replay-{Path(model[7:]).stem}" if model.startswith("replay:") else model.rstrip("/").split("/")[-1]
     return Path("runs") / (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run")
@@ -76,6 +89,7 @@ def eval_cmd(
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    detector: str = typer.Option("mask2former", help="GenEval detector: mask2former[:HF_ID] or replay:FILE."),
     batch_size: int = typer.Option(1, min=1, help="Requests per model call."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
     backend: str | None = typer.Option(None, help="Force a backend instead of detecting it."),
@@ -84,11 +98,10 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model on a suite; writes a resumable run directory and prints the headlines."""
     from evals import resolve_suite
-    from lvrpo.judges import check_judge_spec, make_judge
+    from lvrpo.judges import check_judge_spec
     from lvrpo.models import check_capabilities, load_backend
     from lvrpo.runner import Bars, run_benchmark
     from lvrpo.store import RunStore
-    from lvrpo.types import Context
 
     adapters = resolve_suite(suite)
     check_judge_spec(judge)
@@ -98,11 +111,13 @@ def eval_cmd(
     model_backend = load_backend(model, backend)
     check_capabilities(model_backend, {a.kind for a in adapters})
     seed_everything(seed)
-    ctx = Context(judge=make_judge(judge), seed=seed)  # optional judges (MathVista, MMBench) are used when given
+    # optional judges (MathVista, MMBench) are used when given; detectors are loaded before any generation
+    detector_spec = detector if any(a.needs_detector for a in adapters) else None
+    ctx = make_context(judge, detector_spec, seed)
 
     store = RunStore(out or default_out(model))
     config = {"model": model, **model_backend.describe(), "data": data, "split": split, "judge": judge,
-              "seed": seed}
+              "detector": detector_spec, "seed": seed}
     store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed}},
                overwrite=overwrite)
     bars = Bars(quiet)
@@ -120,29 +135,32 @@ def score_cmd(
     data: str = typer.Option("hub", help="hub | hub:ID | world | PATH."),
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    detector: str = typer.Option("mask2former", help="GenEval detector: mask2former[:HF_ID] or replay:FILE."),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
     seed: int = typer.Option(0, help="Seed for any randomised scoring step."),
 ) -> None:
     """Score stored predictions without a model (rescore old runs with a fixed scorer)."""
     from evals import get_adapter
-    from lvrpo.judges import check_judge_spec, make_judge
+    from lvrpo.judges import check_judge_spec
     from lvrpo.predictions import read_predictions
     from lvrpo.runner import score, summarize, write_results
     from lvrpo.store import JsonlLog
-    from lvrpo.types import Context
 
     adapter = get_adapter(bench)
     check_judge_spec(judge)
     if adapter.needs_judge and judge is None:
         raise LvrpoError(f"{adapter.name} needs a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
-    outputs = {o.id: o for _, o in read_predictions(predictions)}
+    if predictions.is_dir():
+        outputs = {o.id: o for o in adapter.read_predictions_dir(predictions)}
+    else:
+        outputs = {o.id: o for _, o in read_predictions(predictions)}
     samples = adapter.load(data, split, for_requests=False)
     ids = {s.id for s in samples}
     unmatched = sum(i not in ids for i in outputs)
     missing = sum(s.id not in outputs for s in samples)
     seed_everything(seed)
-    ctx = Context(judge=make_judge(judge), seed=seed)
+    ctx = make_context(judge, detector if adapter.needs_detector else None, seed)
     log = None
     if out:
         out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ class Adapter:
     request_columns: tuple[str, ...] = ()  # needed only to build requests (images)
     variants: tuple[str, ...] = ()
     needs_judge: bool = False
+    needs_detector: bool = False  # GenEval-style checks: ctx.detector / ctx.color_classifier from --detector
     local_score: bool = True  # False for hidden-answer splits: predictions go to a submission file instead
 
     def __init__(self, variant: str | None = None):
@@ -74,6 +75,10 @@ class Adapter:
             img.save(out_dir / folder / f"{k:04d}.png")
             paths.append(str(folder / f"{k:04d}.png"))
         return paths
+
+    def read_predictions_dir(self, path: Path) -> list[Output]:
+        """Outputs from a directory of predictions in the benchmark's official layout (e.g. GenEval's folders)."""
+        raise LvrpoError(f"{self.name}: --predictions must be a JSONL file ({path} is a directory)")
 
     def artifacts(self, scores: list[Score]) -> dict[str, str | bytes]:
         """Extra files written beside summary.json (e.g. an official submission file), by file name."""
