@@ -18,12 +18,12 @@ class HFJudge(Judge):
     """One sample at a time on the best device found (CUDA, else CPU), in the checkpoint's own dtype."""
 
     def __init__(self, path: str, device: str | None = None):
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         self.path = Path(path).expanduser()
         if not self.path.is_dir():
             raise LvrpoError(f"--judge hf:{path}: not a local model directory")
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
         self.name = f"hf:{path}"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:

@@ -39,7 +39,10 @@ class OpenAIJudge(Judge):
             raise LvrpoError("openai judge: empty model name")
         self.model = model
         if max_concurrency is None:
-            max_concurrency = int(os.environ.get("LVRPO_JUDGE_CONCURRENCY", "8") or 8)
+            raw = os.environ.get("LVRPO_JUDGE_CONCURRENCY", "") or "8"
+            if not raw.isdigit() or int(raw) < 1:
+                raise LvrpoError(f"LVRPO_JUDGE_CONCURRENCY must be a positive integer, not {raw!r}")
+            max_concurrency = int(raw)
         key = api_key if api_key is not None else resolve_api_key()
         self.client = ChatClient(base_url, api_key=key, connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  retry=retry, max_concurrency=max_concurrency)
