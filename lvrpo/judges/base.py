@@ -16,8 +16,9 @@ class Judge:
 
     name: str = ""
 
-    def complete(self, prompt: str, images: list[Image.Image] | None = None, *, max_tokens: int = 512) -> str:
-        """The judge's reply text. Raises JudgeError when no reply could be had."""
+    def complete(self, prompt: str, images: list[Image.Image] | None = None, *, max_tokens: int = 512,
+                 temperature: float | None = 0.0) -> str:
+        """The judge's reply text (`temperature` None: the server's default). Raises JudgeError on failure."""
         raise NotImplementedError
 
     def describe(self) -> dict:
