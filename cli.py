@@ -74,6 +74,26 @@ def make_context(judge: str | None, detector: str | None, seed: int):
     return ctx
 
 
+def parse_model_args(text: str) -> dict[str, str]:
+    """`k=v,k=v` -> dict; values stay strings (each backend converts what it reads)."""
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise LvrpoError(f"--model-args: expected k=v pairs separated by commas, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_batch_size(text: str) -> int | None:
+    """A positive int, or None for `auto`."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise LvrpoError(f"--batch-size {text!r}: expected a positive integer or auto")
+    return int(text)
+
+
 def default_out(model: str) -> Path:
     name = f"replay-{Path(model[7:]).stem}" if model.startswith("replay:") else model.rstrip("/").split("/")[-1]
     return Path("runs") / (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run")
@@ -90,9 +110,14 @@ def eval_cmd(
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
     detector: str = typer.Option("mask2former", help="GenEval detector: mask2former[:HF_ID] or replay:FILE."),
-    batch_size: int = typer.Option(1, min=1, help="Requests per model call."),
+    batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
-    backend: str | None = typer.Option(None, help="Force a backend instead of detecting it."),
+    backend: str | None = typer.Option(None, help="Force a backend: hf, janus, diffusers, openai, vllm, replay."),
+    dtype: str = typer.Option("auto", help="auto | float32 | bfloat16 | float16."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    attn_implementation: str | None = typer.Option(None, help="e.g. sdpa, eager, flash_attention_2."),
+    trust_remote_code: bool = typer.Option(False, help="Run code shipped with the checkpoint (off by default)."),
+    model_args: str = typer.Option("", help="Backend options k=v,k=v (e.g. cfg_weight=5,steps=28)."),
     overwrite: bool = typer.Option(False, help="Replace a run directory made with another config."),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
@@ -100,6 +125,7 @@ def eval_cmd(
     from evals import resolve_suite
     from lvrpo.judges import check_judge_spec
     from lvrpo.models import check_capabilities, load_backend
+    from lvrpo.models.base import BackendOptions
     from lvrpo.runner import Bars, run_benchmark
     from lvrpo.store import RunStore
 
@@ -108,7 +134,10 @@ def eval_cmd(
     needs = [a.name for a in adapters if a.needs_judge]
     if needs and judge is None:
         raise LvrpoError(f"{', '.join(needs)} need a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
-    model_backend = load_backend(model, backend)
+    options = BackendOptions(dtype=dtype, device=device, attn_implementation=attn_implementation,
+                             trust_remote_code=trust_remote_code, extra=parse_model_args(model_args))
+    batch = parse_batch_size(batch_size)
+    model_backend = load_backend(model, backend, options)
     check_capabilities(model_backend, {a.kind for a in adapters})
     seed_everything(seed)
     # optional judges (MathVista, MMBench) are used when given; detectors are loaded before any generation
@@ -116,13 +145,14 @@ def eval_cmd(
     ctx = make_context(judge, detector_spec, seed)
 
     store = RunStore(out or default_out(model))
-    config = {"model": model, **model_backend.describe(), "data": data, "split": split, "judge": judge,
+    config = {"model": model, **model_backend.describe(), "dtype": dtype, "model_args": options.extra,
+              "data": data, "split": split, "judge": judge,
               "detector": detector_spec, "seed": seed}
     store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed}},
                overwrite=overwrite)
     bars = Bars(quiet)
     summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=data, split=split, limit=limit,
-                               batch_size=batch_size, ctx=ctx, bars=bars) for a in adapters]
+                               batch_size=batch, ctx=ctx, bars=bars) for a in adapters]
     print_summaries(summaries)
     err.print(f"run directory: {store.root}", highlight=False)
 

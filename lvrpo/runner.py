@@ -49,28 +49,66 @@ def apply_limit(samples: list[Sample], limit: int | None, group: Callable[[Sampl
     return samples[:cut]
 
 
-def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: JsonlLog, *, batch_size: int,
+AUTO_BATCH = 16  # where `--batch-size auto` starts; it halves on out-of-memory
+
+
+def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: JsonlLog, *, batch_size: int | None,
             bars: Bars) -> dict[str, Output]:
-    """Outputs for every sample, asking the model only for those not already in `log` (resume)."""
+    """Outputs for every sample, asking the model only for those not already in `log` (resume).
+
+    `batch_size` None means auto: start at AUTO_BATCH and halve (reported once) whenever a batch runs out of memory.
+    """
     base = log.path.parent  # image paths in the log are relative to it
     done = {str(r["id"]): _resolved(Output.from_json(r), base) for r in log.read()}
     pending = [s for s in samples if s.id not in done]
+    size, auto = batch_size or AUTO_BATCH, batch_size is None
     with bars.task(f"{adapter.spec} predict", len(samples), len(samples) - len(pending)) as advance:
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
-            outputs, requests = {}, []
-            for s in batch:
-                try:
-                    requests.append(adapter.request(s))
-                except ImageError as e:  # one unreadable image fails one sample, not the run
-                    outputs[s.id] = Output(id=s.id, text="", error=str(e))
-            if requests:
-                outputs.update(_ask(adapter, backend, requests, {s.id: s for s in batch}, base))
-            rows = [outputs[s.id] for s in batch]
+        start = 0
+        while start < len(pending):
+            batch = pending[start:start + size]
+            try:
+                rows = _predict_batch(adapter, backend, batch, base)
+            except Exception as e:
+                if not (auto and size > 1 and is_out_of_memory(e)):
+                    raise
+                if size == (batch_size or AUTO_BATCH):  # report once, not at every halving
+                    Console(stderr=True).print(f"{adapter.spec}: out of memory at batch size {size}; halving until "
+                                               "it fits")
+                size //= 2
+                _free_memory()
+                continue
             log.append([o.to_json() for o in rows])
             done.update((o.id, _resolved(o, base)) for o in rows)
             advance(len(batch))
+            start += len(batch)
     return done
+
+
+def _predict_batch(adapter: Adapter, backend: Backend, batch: list[Sample], base: Path) -> list[Output]:
+    outputs, requests = {}, []
+    for s in batch:
+        try:
+            requests.append(adapter.request(s))
+        except ImageError as e:  # one unreadable image fails one sample, not the run
+            outputs[s.id] = Output(id=s.id, text="", error=str(e))
+    if requests:
+        outputs.update(_ask(adapter, backend, requests, {s.id: s for s in batch}, base))
+    return [outputs[s.id] for s in batch]
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """torch's CUDA OOM, or the RuntimeError CPU/other allocators raise."""
+    return type(e).__name__ == "OutOfMemoryError" or (isinstance(e, RuntimeError) and "out of memory" in str(e))
+
+
+def _free_memory() -> None:
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _ask(adapter: Adapter, backend: Backend, requests: list[Request], samples: dict[str, Sample],
@@ -135,7 +173,7 @@ def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_un
 
 
 def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source: str, split: str | None,
-                  limit: int | None, batch_size: int, ctx: Context, bars: Bars) -> Summary:
+                  limit: int | None, batch_size: int | None, ctx: Context, bars: Bars) -> Summary:
     """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there."""
     samples = apply_limit(adapter.load(source, split), limit, adapter.group)
     outputs = predict(adapter, backend, samples, JsonlLog(bench_dir / "predictions.jsonl"),

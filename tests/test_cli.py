@@ -139,6 +139,9 @@ def test_no_secret_reaches_the_run_directory(mme, tmp_path):
     (["--suite", "mme:en"], "mme: unknown variant 'en' (valid variants: none)"),
     (["--model", "./no/such/ckpt"], "model path not found: ./no/such/ckpt"),
     (["--model", "replay:missing.jsonl"], "predictions file not found"),
+    (["--batch-size", "0"], "--batch-size '0': expected a positive integer or auto"),
+    (["--model-args", "steps"], "--model-args: expected k=v pairs"),
+    (["--backend", "tgi"], "unknown backend 'tgi' (valid: hf, janus, diffusers, openai, vllm, replay)"),
 ])
 def test_eval_errors_are_one_clear_line(mme, tmp_path, args, message):
     data, preds = mme

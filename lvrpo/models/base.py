@@ -2,9 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from PIL import Image
 
 from lvrpo.types import Kind, LvrpoError, Request
+
+
+@dataclass
+class BackendOptions:
+    """How to load and run a model: the common flags plus backend-specific `--model-args k=v,...`."""
+
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False  # only when the user asks
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: cuda when available, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    """`auto`: bfloat16 on GPU, float32 on CPU (bf16 on CPU is slow and flips near-tied greedy tokens)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise LvrpoError(f"--dtype {dtype!r}: expected auto, float32, bfloat16 or float16") from None
+
+
+def explain_load_error(path: str, error: Exception) -> LvrpoError:
+    """A loading failure turned into one clear line naming the checkpoint file at fault when it can be found."""
+    local = Path(path)
+    if local.is_dir():
+        weights = sorted(p.name for p in local.rglob("*") if p.suffix in (".safetensors", ".bin"))
+        if not weights:
+            return LvrpoError(f"{path}: no weights file (*.safetensors) in the checkpoint directory")
+        for name in weights:
+            if name.endswith(".safetensors"):
+                from safetensors import safe_open
+
+                for f in local.rglob(name):
+                    try:
+                        with safe_open(str(f), framework="pt") as st:
+                            list(st.keys())
+                    except Exception as e:  # header unreadable: truncated or not safetensors at all
+                        return LvrpoError(f"{f}: corrupt weights file ({e})")
+    return LvrpoError(f"cannot load {path}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
 
 
 class Backend:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from lvrpo.models.base import Backend
+from lvrpo.models.base import Backend, BackendOptions
 from lvrpo.predictions import read_predictions
 from lvrpo.types import LvrpoError, Output, Request
 
@@ -22,7 +22,7 @@ class ReplayBackend(Backend):
     name = "replay"
     capabilities = frozenset({"understand", "generate", "edit"})
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, options: BackendOptions | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise LvrpoError(f"replay: predictions file not found: {path}")

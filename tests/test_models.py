@@ -1,0 +1,97 @@
+"""Backend resolution, capability checks, and the runner's `--batch-size auto` back-off."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals.mme import MME
+from lvrpo.models import check_capabilities, detect_backend, load_backend
+from lvrpo.models.base import Backend, explain_load_error
+from lvrpo.runner import AUTO_BATCH, Bars, predict
+from lvrpo.store import JsonlLog
+from lvrpo.types import LvrpoError
+from tests.util import make_mme_fixture
+
+
+def _ckpt(tmp_path, name, files):
+    d = tmp_path / name
+    d.mkdir()
+    for fname, content in files.items():
+        (d / fname).write_text(json.dumps(content))
+    return str(d)
+
+
+def test_backend_is_detected_from_the_checkpoint(tmp_path):
+    assert detect_backend(_ckpt(tmp_path, "sd", {"model_index.json": {"_class_name": "X"}})) == "diffusers"
+    assert detect_backend(_ckpt(tmp_path, "janus", {"config.json": {"model_type": "janus"}})) == "janus"
+    assert detect_backend(_ckpt(tmp_path, "llava", {"config.json": {"model_type": "llava"}})) == "hf"
+    with pytest.raises(LvrpoError, match="no config.json or model_index.json"):
+        detect_backend(_ckpt(tmp_path, "empty", {}))
+    with pytest.raises(LvrpoError, match="model path not found"):
+        detect_backend(str(tmp_path / "nope"))
+
+
+def test_hub_ids_fail_clearly_offline():
+    with pytest.raises(LvrpoError, match="cannot resolve 'someone/some-model' on the HF hub"):
+        detect_backend("someone/some-model")
+
+
+def test_unknown_backend_and_reserved_names():
+    with pytest.raises(LvrpoError, match="unknown backend 'tgi'"):
+        load_backend("x", backend="tgi")
+    with pytest.raises(LvrpoError, match="nano model is not available yet"):
+        load_backend("nano")
+
+
+def test_capabilities_are_checked_with_one_message():
+    class TextOnly(Backend):
+        name = "t"
+        capabilities = frozenset({"understand"})
+
+    check_capabilities(TextOnly(), ["understand"])
+    with pytest.raises(LvrpoError, match="cannot do what the suite needs: edit, generate"):
+        check_capabilities(TextOnly(), ["understand", "generate", "edit"])
+
+
+def test_load_errors_name_the_corrupt_weights_file(tmp_path):
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    assert "no weights file" in str(explain_load_error(str(d), OSError("x")))
+    (d / "model.safetensors").write_bytes(b"\x00\x01garbage")
+    msg = str(explain_load_error(str(d), OSError("x")))
+    assert "model.safetensors: corrupt weights file" in msg
+
+
+class OOMBackend(Backend):
+    """Runs out of memory for batches larger than `fits`; answers "yes" otherwise."""
+
+    name = "oom"
+    capabilities = frozenset({"understand"})
+
+    def __init__(self, fits: int):
+        self.fits, self.sizes = fits, []
+
+    def understand(self, requests):
+        self.sizes.append(len(requests))
+        if len(requests) > self.fits:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return ["yes"] * len(requests)
+
+
+def test_auto_batch_size_halves_on_out_of_memory(tmp_path, capsys):
+    data, _ = make_mme_fixture(tmp_path / "d", images_per_task=2)
+    samples = MME().load(str(data))
+    backend = OOMBackend(fits=5)
+    out = predict(MME(), backend, samples, JsonlLog(tmp_path / "p.jsonl"), batch_size=None, bars=Bars(quiet=True))
+    assert len(out) == len(samples) and all(o.text == "yes" for o in out.values())
+    assert backend.sizes[:3] == [AUTO_BATCH, AUTO_BATCH // 2, AUTO_BATCH // 4] and max(backend.sizes[3:]) == 4
+    assert capsys.readouterr().err.count("out of memory") == 1  # reported once
+
+
+def test_fixed_batch_size_does_not_hide_out_of_memory(tmp_path):
+    data, _ = make_mme_fixture(tmp_path / "d", images_per_task=1)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        predict(MME(), OOMBackend(fits=1), MME().load(str(data)), JsonlLog(tmp_path / "p.jsonl"), batch_size=4,
+                bars=Bars(quiet=True))
