@@ -8,7 +8,6 @@ by capability and by capability integration, rounded to 1 decimal. See specs/und
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -83,15 +82,6 @@ def integration_name(caps: list[str]) -> str:
     return OFFICIAL_INTEGRATIONS.get(key) or "_".join(sorted(key, key=lambda c: (order.get(c, len(order)), c)))
 
 
-def _takes_temperature(judge) -> bool:
-    """Whether `judge.complete` accepts `temperature` (the HTTP and local judges do; the protocol does not)."""
-    try:
-        params = inspect.signature(judge.complete).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "temperature" or p.kind is p.VAR_KEYWORD for p in params)
-
-
 def official_round(x: float) -> float:
     """Rounded to 1 decimal as the official table does (NumPy rounding of a float64)."""
     return float(np.round(np.float64(x), 1))
@@ -129,12 +119,11 @@ class MMVet(Adapter):
         prompt = grader_prompt(str(sample.row["question"]), answer, prediction)
         replies: list[str] = []
         meta["judge_replies"] = replies
-        settable = _takes_temperature(ctx.judge)
         for attempt in range(MAX_TRIES):
-            kwargs = {"temperature": TEMPERATURES[attempt]} if settable else {}
             try:
                 reply = ctx.judge.complete(prompt if attempt == 0 else prompt + RETRY_SUFFIX,
-                                           max_tokens=JUDGE_MAX_TOKENS, **kwargs)
+                                           max_tokens=JUDGE_MAX_TOKENS, temperature=TEMPERATURES[attempt],
+                                           attempt=attempt)
             except JudgeError as e:
                 return Score(id=sample.id, value=None, target=answer, reason=f"unscored: judge error: {e}",
                              meta=meta)

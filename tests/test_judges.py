@@ -30,7 +30,7 @@ def ok(text: str) -> tuple[int, dict, bytes, float]:
 
 
 def prompt_of(body: dict) -> str:
-    content = body["messages"][0]["content"]
+    content = body["messages"][-1]["content"]
     return content if isinstance(content, str) else content[0]["text"]
 
 
@@ -236,6 +236,23 @@ def test_cache_skips_repeat_calls_and_never_stores_failures(api, tmp_path):
         judge(api).complete("fails first")
     assert len(list((tmp_path / "cache" / "judge").rglob("*.json"))) == 4
     assert judge(api).complete("fails first") == "later" and api.hits == 7
+
+
+def test_reasks_get_fresh_replies_and_reruns_reuse_them(api):
+    """An adapter re-asking after an unreadable reply passes `attempt`: a new request, not the cached bad reply;
+    a rerun of the whole run then answers every attempt from the cache."""
+    api.behave = lambda n, body, h: ok("garbage" if n == 1 else "8")
+    assert judge(api).complete("grade", attempt=0) == "garbage"
+    assert judge(api).complete("grade", attempt=1) == "8"
+    assert api.hits == 2
+    assert [judge(api).complete("grade", attempt=k) for k in (0, 1)] == ["garbage", "8"] and api.hits == 2
+
+
+def test_system_message_and_extra_body_are_sent(api):
+    judge(api).complete("rate", system="You are a strict grader.", extra_body={"chat_template_kwargs": {"x": 1}})
+    body = api.requests[-1][2]
+    assert body["messages"][0] == {"role": "system", "content": "You are a strict grader."}
+    assert body["messages"][1]["role"] == "user" and body["chat_template_kwargs"] == {"x": 1}
 
 
 def test_key_is_never_written_or_shown(api, monkeypatch, tmp_path, caplog):

@@ -33,7 +33,7 @@ class StandInJudge(Judge):
     def __init__(self, replies):
         self.replies, self.calls = replies, []
 
-    def complete(self, prompt, images=None, *, max_tokens=512):
+    def complete(self, prompt, images=None, *, max_tokens=512, **_):
         self.calls.append((prompt, max_tokens))
         if callable(self.replies):
             return self.replies(prompt)
@@ -106,7 +106,7 @@ def test_reasks_follow_the_official_temperature_schedule():
     seen = []
 
     class TemperatureJudge(StandInJudge):
-        def complete(self, prompt, images=None, *, max_tokens=512, temperature=0.0):
+        def complete(self, prompt, images=None, *, max_tokens=512, temperature=0.0, **_):
             seen.append(temperature)
             return super().complete(prompt, images, max_tokens=max_tokens)
 

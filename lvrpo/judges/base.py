@@ -17,8 +17,16 @@ class Judge:
     name: str = ""
 
     def complete(self, prompt: str, images: list[Image.Image] | None = None, *, max_tokens: int = 512,
-                 temperature: float | None = 0.0) -> str:
-        """The judge's reply text (`temperature` None: the server's default). Raises JudgeError on failure."""
+                 temperature: float | None = 0.0, system: str | None = None, image_format: str = "png",
+                 attempt: int = 0, extra_body: dict | None = None) -> str:
+        """The judge's reply text. Raises JudgeError when no reply could be had.
+
+        Official protocols differ, so a call may set: `temperature` (None: the server's default), a `system`
+        message, `image_format` ("png", or "jpeg" at quality 75 as GEdit sends), `extra_body` (extra request
+        fields for HTTP judges, e.g. vLLM's `chat_template_kwargs`), and `attempt`: the adapter's re-ask number
+        after an unreadable reply, so that a re-ask gets a fresh reply while a rerun of the same run is
+        answered from the cache.
+        """
         raise NotImplementedError
 
     def describe(self) -> dict:

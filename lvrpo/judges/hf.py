@@ -39,14 +39,17 @@ class HFJudge(Judge):
         return {"judge": self.name, "model_type": getattr(self.model.config, "model_type", ""), "greedy": True}
 
     def complete(self, prompt: str, images: list[Image.Image] | None = None, *, max_tokens: int = 512,
-                 temperature: float | None = 0.0, **_: object) -> str:
-        """Greedy reply (sampled only if `temperature` > 0). Raises JudgeError when generation fails."""
+                 temperature: float | None = 0.0, system: str | None = None, image_format: str = "png",
+                 attempt: int = 0, extra_body: dict | None = None) -> str:
+        """Greedy reply (sampled only if `temperature` > 0). Raises JudgeError when generation fails.
+        `image_format`, `attempt` and `extra_body` concern HTTP judges and are ignored here."""
         import torch
 
         images = [im.convert("RGB") for im in images or []]
         content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
-        text = self.processor.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                  add_generation_prompt=True)
+        messages = ([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []) + [
+            {"role": "user", "content": content}]
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         sampling = {"do_sample": True, "temperature": temperature} if temperature else {"do_sample": False}
         try:
             inputs = self.processor(text=[text], images=images or None, return_tensors="pt").to(self.device)

@@ -57,20 +57,21 @@ class OpenAIJudge(Judge):
         return {"judge": self.name, "model": self.model, "base_url": redact_url(self.base_url), "temperature": 0}
 
     def complete(self, prompt: str, images: list[Image.Image] | None = None, *, max_tokens: int = 512,
-                 temperature: float | None = 0.0, image_format: str = "png") -> str:
+                 temperature: float | None = 0.0, system: str | None = None, image_format: str = "png",
+                 attempt: int = 0, extra_body: dict | None = None) -> str:
         """The reply text (from the cache when this exact request was answered before). Raises JudgeError.
-
-        `temperature` (None: the API default) and `image_format` ("png" or "jpeg" at quality 75) exist for
-        official protocols that differ from the defaults (MM-Vet's re-ask at a higher temperature, GEdit's JPEG).
-        """
+        The keyword arguments are those of `Judge.complete`; all of them are part of the cache key."""
         images = list(images or [])
         key = cache_key(model=self.model, base_url=self.base_url, prompt=prompt,
                         images=[image_digest(im) for im in images], max_tokens=max_tokens,
-                        temperature=temperature, image_format=image_format)
+                        temperature=temperature, image_format=image_format, system=system, attempt=attempt,
+                        extra_body=extra_body)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit
-        body = chat_body(self.model, [user_message(prompt, images, image_format)], max_tokens=max_tokens,
-                         temperature=temperature)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            user_message(prompt, images, image_format)]
+        body = {**chat_body(self.model, messages, max_tokens=max_tokens, temperature=temperature),
+                **(extra_body or {})}
         try:
             reply = self.client.complete(body)
         except ApiError as e:
