@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lvrpo.types import LvrpoError, Summary
@@ -26,7 +27,7 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except LvrpoError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished samples are saved; run the same command again to resume")
@@ -46,7 +47,7 @@ def print_summaries(summaries: list[Summary]) -> None:
     Console().print(table)
     for s in summaries:
         for note in s.notes:
-            err.print(f"[yellow]{s.bench}:[/yellow] {note}", highlight=False)
+            err.print(f"[yellow]{s.bench}:[/yellow] {escape(note)}", highlight=False)
 
 
 def seed_everything(seed: int) -> None:
@@ -203,7 +204,7 @@ def score_cmd(
     if as_json:
         typer.echo(json.dumps(summary.to_json(), ensure_ascii=False))
         for note in summary.notes:
-            err.print(f"{summary.bench}: {note}", highlight=False)
+            err.print(f"{summary.bench}: {escape(note)}", highlight=False)
     else:
         print_summaries([summary])
 

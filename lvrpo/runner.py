@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evals.base import Adapter
 from lvrpo.data.images import ImageError
-from lvrpo.models.base import Backend
+from lvrpo.models.base import Backend, SampleError
 from lvrpo.store import JsonlLog, write_json
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
 
@@ -91,8 +91,15 @@ def _predict_batch(adapter: Adapter, backend: Backend, batch: list[Sample], base
             requests.append(adapter.request(s))
         except ImageError as e:  # one unreadable image fails one sample, not the run
             outputs[s.id] = Output(id=s.id, text="", error=str(e))
-    if requests:
-        outputs.update(_ask(adapter, backend, requests, {s.id: s for s in batch}, base))
+    by_id = {s.id: s for s in batch}
+    try:
+        outputs.update(_ask(adapter, backend, requests, by_id, base) if requests else {})
+    except SampleError:  # one request cannot run: find it (one by one), fail it alone, keep the others
+        for req in requests:
+            try:
+                outputs.update(_ask(adapter, backend, [req], by_id, base))
+            except SampleError as e:
+                outputs[req.id] = Output(id=req.id, text="", error=str(e))
     return [outputs[s.id] for s in batch]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from evals.mme import MME
 from lvrpo.models import check_capabilities, detect_backend, load_backend
-from lvrpo.models.base import Backend, explain_load_error
+from lvrpo.models.base import Backend, SampleError, explain_load_error
 from lvrpo.runner import AUTO_BATCH, Bars, predict
 from lvrpo.store import JsonlLog
 from lvrpo.types import LvrpoError
@@ -95,3 +95,25 @@ def test_fixed_batch_size_does_not_hide_out_of_memory(tmp_path):
     with pytest.raises(RuntimeError, match="out of memory"):
         predict(MME(), OOMBackend(fits=1), MME().load(str(data)), JsonlLog(tmp_path / "p.jsonl"), batch_size=4,
                 bars=Bars(quiet=True))
+
+
+class PickyBackend(Backend):
+    """Cannot run request "3" (as a processor rejecting its image would); answers "no" otherwise."""
+
+    name = "picky"
+    capabilities = frozenset({"understand"})
+
+    def understand(self, requests):
+        for r in requests:
+            if r.id == "3":
+                raise SampleError(r.id, "processor cannot prepare request '3'")
+        return ["no"] * len(requests)
+
+
+def test_a_sample_the_backend_cannot_run_fails_alone(tmp_path):
+    data, _ = make_mme_fixture(tmp_path / "d", images_per_task=1)
+    samples = MME().load(str(data))[:6]
+    out = predict(MME(), PickyBackend(), samples, JsonlLog(tmp_path / "p.jsonl"), batch_size=4, bars=Bars(True))
+    assert out["3"].error == "processor cannot prepare request '3'" and out["3"].text == ""
+    assert [out[str(i)].text for i in (0, 1, 2, 4, 5)] == ["no"] * 5
+    assert all(out[str(i)].error is None for i in (0, 1, 2, 4, 5))

@@ -10,6 +10,14 @@ from PIL import Image
 from lvrpo.types import Kind, LvrpoError, Request
 
 
+class SampleError(LvrpoError):
+    """One request a backend cannot run (an image its processor rejects...): that sample fails, the run goes on."""
+
+    def __init__(self, request_id: str, message: str):
+        super().__init__(message)
+        self.request_id = request_id
+
+
 @dataclass
 class BackendOptions:
     """How to load and run a model: the common flags plus backend-specific `--model-args k=v,...`."""
