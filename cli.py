@@ -21,6 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 err = Console(stderr=True)
 
 
+DETECTOR_HELP = "GenEval detector: mask2former[:HF_ID_OR_PATH] or replay:FILE, optionally ,clip=ID_OR_PATH."
+
+
 def handles_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -110,7 +113,7 @@ def eval_cmd(
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
-    detector: str = typer.Option("mask2former", help="GenEval detector: mask2former[:HF_ID] or replay:FILE."),
+    detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
     backend: str | None = typer.Option(None, help="Force a backend: hf, janus, diffusers, openai, vllm, replay."),
@@ -166,7 +169,7 @@ def score_cmd(
     data: str = typer.Option("hub", help="hub | hub:ID | world | PATH."),
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
-    detector: str = typer.Option("mask2former", help="GenEval detector: mask2former[:HF_ID] or replay:FILE."),
+    detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
     seed: int = typer.Option(0, help="Seed for any randomised scoring step."),
@@ -182,6 +185,8 @@ def score_cmd(
     check_judge_spec(judge)
     if adapter.needs_judge and judge is None:
         raise LvrpoError(f"{adapter.name} needs a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
+    seed_everything(seed)
+    ctx = make_context(judge, detector if adapter.needs_detector else None, seed)  # bad judge/detector: fail first
     if predictions.is_dir():
         outputs = {o.id: o for o in adapter.read_predictions_dir(predictions)}
     else:
@@ -189,16 +194,17 @@ def score_cmd(
     samples = adapter.load(data, split, for_requests=False)
     ids = {s.id for s in samples}
     unmatched = sum(i not in ids for i in outputs)
-    missing = sum(s.id not in outputs for s in samples)
-    seed_everything(seed)
-    ctx = make_context(judge, detector if adapter.needs_detector else None, seed)
+    missing = [s.id for s in samples if s.id not in outputs]
+    if adapter.require_complete and missing:
+        raise LvrpoError(f"{adapter.spec}: {len(missing)} of {len(samples)} samples have no prediction (first: "
+                         f"{', '.join(missing[:5])}); this benchmark is scored on the full set only")
     log = None
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.jsonl").unlink(missing_ok=True)
         log = JsonlLog(out / "scores.jsonl")
     scores = score(adapter, samples, outputs, ctx, log=log)
-    summary = summarize(adapter, scores, n_missing=missing, n_unmatched=unmatched)
+    summary = summarize(adapter, scores, n_missing=len(missing), n_unmatched=unmatched)
     if out:
         write_results(adapter, out, scores, summary)
     if as_json:

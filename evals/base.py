@@ -30,6 +30,7 @@ class Adapter:
     needs_judge: bool = False
     needs_detector: bool = False  # GenEval-style checks: ctx.detector / ctx.color_classifier from --detector
     local_score: bool = True  # False for hidden-answer splits: predictions go to a submission file instead
+    require_complete: bool = False  # `lvrpo score` refuses a predictions set that leaves samples out (GenEval)
 
     def __init__(self, variant: str | None = None):
         if variant is not None and variant not in self.variants:

@@ -46,6 +46,6 @@ def _open(src: Any, where: str) -> Image.Image:
     try:
         img = Image.open(src)
         img.load()  # surface truncated/corrupt files here, not deep inside a model
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
         raise ImageError(f"{where}: not a readable image ({e})") from None
     return img
