@@ -27,6 +27,8 @@ def test_backend_is_detected_from_the_checkpoint(tmp_path):
     assert detect_backend(_ckpt(tmp_path, "sd", {"model_index.json": {"_class_name": "X"}})) == "diffusers"
     assert detect_backend(_ckpt(tmp_path, "janus", {"config.json": {"model_type": "janus"}})) == "janus"
     assert detect_backend(_ckpt(tmp_path, "llava", {"config.json": {"model_type": "llava"}})) == "hf"
+    with pytest.raises(LvrpoError, match="deepseek-community/Janus-Pro-7B"):
+        detect_backend(_ckpt(tmp_path, "orig", {"config.json": {"model_type": "multi_modality"}}))
     with pytest.raises(LvrpoError, match="no config.json or model_index.json"):
         detect_backend(_ckpt(tmp_path, "empty", {}))
     with pytest.raises(LvrpoError, match="model path not found"):

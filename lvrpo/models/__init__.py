@@ -57,6 +57,9 @@ def detect_backend(model: str) -> str:
 
 
 def _from_config(config: dict) -> str:
+    if config.get("model_type") == "multi_modality":  # deepseek-ai's original Janus repos: custom code
+        raise LvrpoError("this is the original deepseek-ai Janus format (model_type multi_modality); use the "
+                         "transformers conversion, e.g. deepseek-community/Janus-Pro-7B")
     return "janus" if config.get("model_type") == "janus" else "hf"
 
 
