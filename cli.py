@@ -78,6 +78,29 @@ def make_context(judge: str | None, detector: str | None, seed: int):
     return ctx
 
 
+def data_sources(data: str, adapters) -> dict[str, str]:
+    """One source per benchmark: the same for all, or `name[:variant]=SOURCE,...` (unnamed ones: hub)."""
+    if "=" not in data:
+        return {a.spec: data for a in adapters}
+    given = {}
+    for item in filter(None, (x.strip() for x in data.split(","))):
+        name, eq, source = item.partition("=")
+        if not eq or not source.strip():
+            raise LvrpoError(f"--data: expected name=SOURCE pairs separated by commas, got {item!r}")
+        given[name.strip()] = source.strip()
+    specs = {a.spec for a in adapters} | {a.name for a in adapters}
+    if unknown := sorted(set(given) - specs):
+        raise LvrpoError(f"--data names benchmarks not in the suite: {', '.join(unknown)}")
+    return {a.spec: given.get(a.spec, given.get(a.name, "hub")) for a in adapters}
+
+
+def check_strict(strict: bool, summaries: list[Summary]) -> None:
+    """With --strict, any unscored sample is a failure (after the results are written and shown)."""
+    unscored = {s.bench: s.n - s.n_scored for s in summaries if s.n_scored < s.n}
+    if strict and unscored:
+        raise LvrpoError("--strict: unscored samples in " + ", ".join(f"{b} ({n})" for b, n in unscored.items()))
+
+
 def parse_model_args(text: str) -> dict[str, str]:
     """`k=v,k=v` -> dict; values stay strings (each backend converts what it reads)."""
     out = {}
@@ -108,7 +131,8 @@ def default_out(model: str) -> Path:
 def eval_cmd(
     model: str = typer.Option(..., help="Checkpoint dir, HF id, replay:FILE, openai:MODEL[@URL] or nano."),
     suite: str = typer.Option("all", help="all | understanding | generation | comma list of name[:variant]."),
-    data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (save_to_disk dir, parquet or jsonl)."),
+    data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (save_to_disk dir, parquet or jsonl), or "
+                             "per benchmark: mme=PATH,mmmu=hub,..."),
     split: str | None = typer.Option(None, help="Dataset split (default: each benchmark's official one)."),
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
@@ -123,6 +147,7 @@ def eval_cmd(
     trust_remote_code: bool = typer.Option(False, help="Run code shipped with the checkpoint (off by default)."),
     model_args: str = typer.Option("", help="Backend options k=v,k=v (e.g. cfg_weight=5,steps=28)."),
     overwrite: bool = typer.Option(False, help="Replace a run directory made with another config."),
+    strict: bool = typer.Option(False, help="Fail (exit 1) when any sample is left unscored."),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Evaluate a model on a suite; writes a resumable run directory and prints the headlines."""
@@ -134,6 +159,7 @@ def eval_cmd(
     from lvrpo.store import RunStore
 
     adapters = resolve_suite(suite)
+    sources = data_sources(data, adapters)
     check_judge_spec(judge)
     needs = [a.name for a in adapters if a.needs_judge]
     if needs and judge is None:
@@ -155,10 +181,12 @@ def eval_cmd(
     store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed}},
                overwrite=overwrite)
     bars = Bars(quiet)
-    summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=data, split=split, limit=limit,
+    summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=sources[a.spec], split=split,
+                               limit=limit,
                                batch_size=batch, ctx=ctx, bars=bars) for a in adapters]
     print_summaries(summaries)
     err.print(f"run directory: {store.root}", highlight=False)
+    check_strict(strict, summaries)
 
 
 @app.command("score")
@@ -173,6 +201,7 @@ def score_cmd(
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
     seed: int = typer.Option(0, help="Seed for any randomised scoring step."),
+    strict: bool = typer.Option(False, help="Fail (exit 1) when any sample is left unscored."),
 ) -> None:
     """Score stored predictions without a model (rescore old runs with a fixed scorer)."""
     from evals import get_adapter
@@ -213,6 +242,7 @@ def score_cmd(
             err.print(f"{summary.bench}: {escape(note)}", highlight=False)
     else:
         print_summaries([summary])
+    check_strict(strict, [summary])
 
 
 @app.command("leaderboard")
