@@ -80,7 +80,7 @@ def make_context(judge: str | None, detector: str | None, seed: int):
 
 def data_sources(data: str, adapters) -> dict[str, str]:
     """One source per benchmark: the same for all, or `name[:variant]=SOURCE,...` (unnamed ones: hub)."""
-    if "=" not in data:
+    if "=" not in data or Path(data).exists():
         return {a.spec: data for a in adapters}
     given = {}
     for item in filter(None, (x.strip() for x in data.split(","))):
@@ -96,7 +96,8 @@ def data_sources(data: str, adapters) -> dict[str, str]:
 
 def check_strict(strict: bool, summaries: list[Summary]) -> None:
     """With --strict, any unscored sample is a failure (after the results are written and shown)."""
-    unscored = {s.bench: s.n - s.n_scored for s in summaries if s.n_scored < s.n}
+    # a hidden-answer split (no headline) has nothing to score locally: that is not a failure
+    unscored = {s.bench: s.n - s.n_scored for s in summaries if s.headline and s.n_scored < s.n}
     if strict and unscored:
         raise LvrpoError("--strict: unscored samples in " + ", ".join(f"{b} ({n})" for b, n in unscored.items()))
 
@@ -176,10 +177,11 @@ def eval_cmd(
 
     store = RunStore(out or default_out(model))
     config = {"model": model, **model_backend.describe(), "dtype": dtype, "model_args": options.extra,
-              "data": data, "split": split, "judge": judge,
+              "data": data, "split": split, "judge": judge.split("@")[0] if judge else None,
               "detector": detector_spec, "seed": seed}
-    store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed}},
-               overwrite=overwrite)
+    # the judge's model is part of the run's identity; where it is served (URL, port) is recorded only
+    store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed},
+                        "judge_spec": judge}, overwrite=overwrite)
     bars = Bars(quiet)
     summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=sources[a.spec], split=split,
                                limit=limit,

@@ -131,7 +131,8 @@ def test_no_secret_reaches_the_run_directory(mme, tmp_path):
         if path.is_file():
             assert "SENTINEL" not in path.read_text(errors="replace"), path
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["config"]["judge"] == "openai:gpt-4o@https://example.org/v1"
+    assert manifest["config"]["judge"] == "openai:gpt-4o"
+    assert manifest["judge_spec"] == "openai:gpt-4o@https://example.org/v1"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -246,3 +247,26 @@ def test_leaderboard_errors(tmp_path):
     assert res.returncode == 1 and "has no benchmark summaries" in res.stderr
     res = run_cli("leaderboard", "--published", "--format", "xls")
     assert res.returncode == 1 and "unknown format 'xls'" in res.stderr
+
+
+def test_a_data_path_containing_an_equals_sign_is_a_path(mme, tmp_path):
+    data, preds = mme
+    odd = tmp_path / "a=b"
+    odd.mkdir()
+    (odd / "mme.jsonl").write_text(data.read_text())
+    for png in (data.parent / "images").iterdir():
+        (odd / "images").mkdir(exist_ok=True)
+        (odd / "images" / png.name).write_bytes(png.read_bytes())
+    _eval(odd / "mme.jsonl", preds, tmp_path / "run", check=True)
+
+
+def test_strict_ignores_hidden_answer_splits():
+    from cli import check_strict
+    from lvrpo.types import LvrpoError, Summary
+
+    hidden = Summary(bench="mmbench:en_test", metrics={}, headline="", n=5, n_scored=0)
+    check_strict(True, [hidden])  # nothing can be scored locally there: not a failure
+    partial = Summary(bench="mmvet", metrics={"MM-Vet": 1.0}, headline="MM-Vet", n=5, n_scored=4)
+    check_strict(False, [partial])
+    with pytest.raises(LvrpoError, match=r"mmvet \(1\)"):
+        check_strict(True, [hidden, partial])
