@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import diffusers
 import numpy as np
@@ -24,7 +22,7 @@ from lvrpo.runner import Bars, run_benchmark
 from lvrpo.testing.diffusion import tiny_instruct_pix2pix, tiny_sd3
 from lvrpo.types import Context, LvrpoError, Request
 from lvrpo.vision import make_detector
-from tests.util import run_cli, write_jsonl
+from tests.util import JudgeServer, run_cli, write_jsonl
 
 FAST = {"steps": "2"}
 
@@ -153,41 +151,6 @@ def test_all_black_images_are_saved_and_scored(tmp_path, caplog):
     assert "4 of 4 images are all black" in caplog.text
 
 
-class JudgeStandIn:
-    """An OpenAI-compatible chat endpoint on 127.0.0.1 giving every VIEScore call the same reply."""
-
-    def __init__(self, reply: str):
-        self.bodies: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-                message = {"role": "assistant", "content": reply}
-                payload = json.dumps({"id": "x", "object": "chat.completion", "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": message}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_cli_eval_gedit_end_to_end(ip2p_dir, tmp_path):
     """VIEScore (Step1X-Edit GEdit-Bench/viescore): SC = min(success, over-editing) = min(7, 6) = 6,
     PQ = min(naturalness, artifacts) = 6, O = sqrt(SC·PQ) = 6 for every sample, so every task mean is 6."""
@@ -198,7 +161,7 @@ def test_cli_eval_gedit_end_to_end(ip2p_dir, tmp_path):
         rows.append({"key": f"{task}_0", "task_type": task, "instruction": f"Make the {task} look different",
                      "instruction_language": "en", "input_image": f"src/{task}.png", "Intersection_exist": True})
     data = write_jsonl(tmp_path / "gedit.jsonl", rows)
-    with JudgeStandIn('{"score": [7, 6], "reasoning": "fine"}') as judge:
+    with JudgeServer(lambda system, text, images, body: '{"score": [7, 6], "reasoning": "fine"}') as judge:
         res = run_cli("eval", "--model", str(ip2p_dir), "--suite", "gedit", "--data", str(data), "--judge",
                       f"openai:gpt-4.1@{judge.url}", "--model-args", "steps=2,image_guidance_scale=1.5",
                       "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet",
@@ -206,7 +169,7 @@ def test_cli_eval_gedit_end_to_end(ip2p_dir, tmp_path):
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "run/gedit/summary.json").read_text())
     assert summary["metrics"] == pytest.approx({"GEdit-EN G_SC": 6.0, "GEdit-EN G_PQ": 6.0, "GEdit-EN G_O": 6.0})
-    assert summary["n_scored"] == 2 and len(judge.bodies) == 4  # one SC and one PQ call per sample
+    assert summary["n_scored"] == 2 and len(judge.requests) == 4  # one SC and one PQ call per sample
     edits = sorted(p for p in (tmp_path / "run/gedit").rglob("*.png") if not p.stem.endswith("_SRCIMG"))
     assert len(edits) == 2 and {Image.open(p).size for p in edits} == {(32, 32)}
     manifest = json.dumps(json.loads((tmp_path / "run/manifest.json").read_text()))

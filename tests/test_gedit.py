@@ -4,13 +4,9 @@ on 127.0.0.1 over a local data file in the official schema."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -30,7 +26,7 @@ from lvrpo.judges.base import Judge, JudgeError
 from lvrpo.models.base import Backend
 from lvrpo.runner import Bars, run_benchmark, score, summarize
 from lvrpo.types import Context, LvrpoError, Output
-from tests.util import run_cli, write_jsonl
+from tests.util import JudgeServer, run_cli, write_jsonl
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 # Canned SC replies (by sample letter) and PQ replies (by the edited image's colour), each in a format the official
@@ -295,45 +291,6 @@ def test_judge_settings_follow_the_official_judge():
 # ---------------------------------------------------------------- the real command against a real HTTP judge
 
 
-class JudgeServer:
-    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 whose reply is `answer(text, images)`."""
-
-    def __init__(self, answer):
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                server.requests.append(body)
-                parts = body["messages"][-1]["content"]
-                images = [Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
-                          for p in parts[1:]]
-                reply = {"choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": answer(parts[0]["text"], images)}}]}
-                payload = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_cli_score_against_http_judge(tmp_path):
     tasks = ("background_change", "color_alter", "subject-add", "text_change")
     data, _ = make_fixture(tmp_path, tasks=tasks)
@@ -345,7 +302,7 @@ def test_cli_score_against_http_judge(tmp_path):
     preds.append({"id": "subject-add_a", "image": "edits/en/subject-add_a.png"})
     write_jsonl(tmp_path / "preds.jsonl", preds)
 
-    def answer(text, images):
+    def answer(system, text, images, body):
         if text == PQ_PROMPT:
             return PQ_REPLY[nearest(images[0].convert("RGB").getpixel((8, 6)))]
         return sc_replies[text.rsplit("Editing instruction: ", 1)[1].strip().split()[2]]

@@ -20,14 +20,13 @@ from evals.mmvet import GRADER_PROMPT
 from evals.wise import LEGACY_SYSTEM
 from tests.suite_fixtures import (
     MMVET_GRADES,
-    JudgeServer,
     data_arg,
     generation_replay,
     understanding_fixture,
     write_detections,
     write_gedit,
 )
-from tests.util import run_cli
+from tests.util import JudgeServer, run_cli
 
 UNDERSTANDING = ["mme", "mmbench", "mmmu", "mathvista", "mmvet", "mmvp"]
 

@@ -4,14 +4,10 @@ judge on 127.0.0.1."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
-import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -32,7 +28,7 @@ from lvrpo.judges.base import Judge, JudgeError
 from lvrpo.models.base import Backend
 from lvrpo.runner import Bars, run_benchmark, score, summarize
 from lvrpo.types import Context, LvrpoError, Output, Score
-from tests.util import run_cli, write_jsonl
+from tests.util import JudgeServer, run_cli, write_jsonl
 
 CATEGORY_OF = {"Cultural knowledge": "CULTURE", "time": "TIME", "Space": "SPACE", "Biology": "BIOLOGY",
                "Physical Knowledge": "PHYSICS", "Chemistry": "CHEMISTRY"}  # the Category field's spellings
@@ -344,45 +340,6 @@ def test_save_images_and_official_folder_layout(tmp_path):
 # ---------------------------------------------------------------- the real command against a real HTTP judge
 
 
-class JudgeServer:
-    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 whose reply is `answer(text, image_urls)`."""
-
-    def __init__(self, answer):
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                server.requests.append(body)
-                parts = body["messages"][-1]["content"]
-                text = parts if isinstance(parts, str) else parts[0]["text"]
-                urls = [] if isinstance(parts, str) else [p["image_url"]["url"] for p in parts[1:]]
-                reply = {"choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": answer(text, urls)}}]}
-                payload = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_cli_score_against_http_judge(tmp_path):
     samples = {s.id: s for s in get_adapter("wise").load("hub")}
     replies = {"1": "Consistency: 2\nRealism: 1\nAesthetic Quality: 0",  # 0.8
@@ -392,8 +349,8 @@ def test_cli_score_against_http_judge(tmp_path):
     by_prompt = {samples[i].row["Prompt"]: r for i, r in replies.items()}
     seen_images = []
 
-    def answer(text, urls):
-        seen_images.extend(urls)
+    def answer(system, text, images, body):
+        seen_images.extend(images)
         return by_prompt[prompt_in(text)]
 
     preds = [{"id": i, "image": f"imgs/{i}.png"} for i in replies]
@@ -416,8 +373,7 @@ def test_cli_score_against_http_judge(tmp_path):
     assert body["model"] == "test" and body["temperature"] == 0 and body["max_tokens"] == 2000
     assert body["messages"][0] == {"role": "system", "content": LEGACY_SYSTEM}  # the official system message
     assert body["messages"][1]["content"][0]["text"].startswith("Please evaluate strictly")
-    sent = Image.open(io.BytesIO(base64.b64decode(seen_images[0].split(",", 1)[1])))
-    assert sent.format == "PNG" and sent.size == (24, 16)  # the image itself, losslessly
+    assert seen_images[0].format == "PNG" and seen_images[0].size == (24, 16)  # the image itself, losslessly
     assert "unscored: 1 × unscored: judge reply unreadable after 3 attempts" in res.stderr
 
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -69,3 +78,55 @@ def lavin_to_official_schema(lavin_dir: Path, out_dir: Path) -> tuple[Path, Path
             preds.append({"id": str(len(rows)), "output": response})
             rows.append({"question_id": f"{f.stem}/{name}", "question": question, "answer": gt, "category": f.stem})
     return write_jsonl(out_dir / "mme.jsonl", rows), write_jsonl(out_dir / "preds.jsonl", preds)
+
+
+Answer = Callable[[str, str, list[Image.Image], dict[str, Any]], str | None]
+
+
+class JudgeServer:
+    """OpenAI-compatible `/v1/chat/completions` on 127.0.0.1. `answer(system, text, images, body)` gives the reply;
+    None gives a 400 (not retried), so an unexpected judge call shows up as an unscored sample, never a guess.
+    Every request body is kept in `requests`, with its decoded images' formats in `formats`."""
+
+    def __init__(self, answer: Answer):
+        self.requests: list[dict[str, Any]] = []
+        self.formats: list[list[str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+                content = body["messages"][-1]["content"]
+                parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+                text = "".join(p["text"] for p in parts if p["type"] == "text")
+                images = [Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
+                          for p in parts if p["type"] == "image_url"]
+                server.requests.append(body)
+                server.formats.append([im.format for im in images])
+                reply = answer(system, text, images, body)
+                status, payload = (200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": reply}}]}) if reply is not None else \
+                    (400, {"error": {"message": "unexpected judge prompt"}})
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.spec = f"openai:test@{self.url}"
+
+    def __enter__(self) -> JudgeServer:
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
