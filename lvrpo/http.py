@@ -174,29 +174,35 @@ class ChatClient:
         return text.replace(self._key, "***") if self._key else text
 
     def complete(self, body: dict[str, Any]) -> str:
-        """The reply text for `body`. Raises ApiError when a call fails for good or the retries run out."""
+        """The reply text for a chat-completions `body`. Raises ApiError when the call fails for good."""
+        return self.post("/chat/completions", reply_text, json=body)
+
+    def post(self, path: str, parse: Callable[[Any], R], **payload: Any) -> R:
+        """POST `payload` (httpx's `json=`, or `data=` and `files=`) to `base_url + path`; `parse` the JSON of
+        the 200 reply. 429, 5xx (not 501), timeouts, connection errors and replies `parse` rejects (ValueError,
+        KeyError, TypeError) are retried with backoff; other failures and the last retry raise ApiError."""
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        url = self.base_url + "/chat/completions"
+        url = self.base_url + path
         attempts = self.retry.max_retries + 1
         for attempt in range(attempts):
             retry_after, status = None, None
             try:
                 with self._slots:
-                    resp = self._http.post(url, json=body, headers=headers)
+                    resp = self._http.post(url, headers=headers, **payload)
                 status = resp.status_code
                 if status == 200:
-                    return reply_text(resp.json())
+                    return parse(resp.json())
                 reason = f"HTTP {status}: {resp.text[:300]!r}"
                 if status == 401:
                     raise ApiError(self.redact(f"{reason} (unauthorized: set OPENAI_API_KEY, or name the key's "
                                                f"variable in {KEY_ENV_VAR})"), status)
-                if status != 429 and status < 500:
+                if status != 429 and (status < 500 or status == 501):
                     raise ApiError(self.redact(reason), status)
                 retry_after = _retry_after(resp.headers)
             except httpx.RequestError as e:  # timeouts, connection errors, broken responses
                 reason = f"{type(e).__name__}: {e}"
-            except ValueError as e:  # not JSON, or JSON without a reply: a failed call, worth another try
-                reason = f"bad response body: {e}"
+            except (ValueError, KeyError, TypeError) as e:  # not JSON, or not the expected reply: worth a retry
+                reason = f"bad response body: {type(e).__name__}: {e}"
             reason = self.redact(reason)
             if attempt + 1 < attempts:
                 wait = self.retry.wait(attempt, retry_after)

@@ -25,6 +25,7 @@ from typing import Any
 from PIL import Image
 
 from lvrpo.http import (
+    ApiError,
     ChatClient,
     RetryPolicy,
     chat_body,
@@ -61,7 +62,6 @@ class OpenAIBackend(Backend):
                                  max_concurrency=number(extra.get("max_concurrency"), 8, "max_concurrency", int),
                                  retry=RetryPolicy(max_retries=number(extra.get("max_retries"), 5, "max_retries", int)))
         self.base_url = self.client.base_url
-        self._http = None  # the images API's client, made on first use
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.model!r}, {redact_url(self.base_url)!r})"
@@ -123,40 +123,25 @@ class OpenAIBackend(Backend):
         return fields
 
     def _images_call(self, request: Request, endpoint: str, n: int) -> list[Image.Image]:
-        import httpx
-
-        if self._http is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=10.0), follow_redirects=True)
-        url = f"{self.base_url}/images/{endpoint}"
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         fields = self.images_fields(request, n)
+        if endpoint == "edits":
+            if not request.images:
+                raise LvrpoError(f"request {request.id}: an edit needs a source image")
+            payload = {"data": {k: str(v) for k, v in fields.items()},
+                       "files": {"image": ("image.png", _png(request.images[0]), "image/png")}}
+        else:
+            payload = {"json": fields}
         try:
-            if endpoint == "edits":
-                if not request.images:
-                    raise LvrpoError(f"request {request.id}: an edit needs a source image")
-                form = {k: str(v) for k, v in fields.items()}
-                files = {"image": ("image.png", _png(request.images[0]), "image/png")}
-                resp = self._http.post(url, data=form, files=files, headers=headers)
-            else:
-                resp = self._http.post(url, json=fields, headers=headers)
-        except httpx.RequestError as e:
-            raise LvrpoError(f"openai {self.model}: {redact_url(url)}: {type(e).__name__}: {e}") from None
-        if resp.status_code in (404, 405, 501):
-            raise LvrpoError(f"openai {self.model}: {redact_url(self.base_url)} does not offer the images API "
-                             f"(/images/{endpoint} answered HTTP {resp.status_code}), so this model cannot "
-                             f"{'edit' if endpoint == 'edits' else 'generate'} images there")
-        if resp.status_code != 200:
-            raise LvrpoError(self._redact(f"openai {self.model}: {redact_url(url)}: HTTP {resp.status_code}: "
-                                          f"{resp.text[:300]!r}"))
-        return _decode_images(resp, url)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+            return self.client.post(f"/images/{endpoint}", _decode_images, **payload)
+        except ApiError as e:
+            if e.status in (404, 405, 501):
+                raise LvrpoError(f"openai {self.model}: {redact_url(self.base_url)} does not offer the images API "
+                                 f"(/images/{endpoint} answered HTTP {e.status}), so this model cannot "
+                                 f"{'edit' if endpoint == 'edits' else 'generate'} images there") from None
+            raise LvrpoError(f"openai {self.model}: images/{endpoint}: {e}") from None
 
     def close(self) -> None:
         self.client.close()
-        if self._http is not None:
-            self._http.close()
 
 
 def _api_key(env_name: str | None) -> str | None:
@@ -188,20 +173,15 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _decode_images(resp: Any, url: str) -> list[Image.Image]:
-    try:
-        data = resp.json()["data"]
-        blobs = [item["b64_json"] for item in data]
-    except (ValueError, KeyError, TypeError):
-        raise LvrpoError(f"{redact_url(url)}: expected a JSON body with data[].b64_json (a server answering with "
-                         "URLs needs --model-args response_format=b64_json)") from None
+def _decode_images(data: Any) -> list[Image.Image]:
+    """The images of an images-API reply (`data[].b64_json`); ValueError/KeyError for any other reply."""
+    blobs = [item["b64_json"] for item in data["data"]]
     images = []
     for blob in blobs:
         try:
             im = Image.open(io.BytesIO(base64.b64decode(blob)))
             im.load()
         except Exception as e:
-            raise LvrpoError(f"{redact_url(url)}: an image in the reply cannot be decoded ({type(e).__name__})") \
-                from None
+            raise ValueError(f"an image in the reply cannot be decoded ({type(e).__name__})") from None
         images.append(im)
     return images
