@@ -19,21 +19,21 @@ Advance = Callable[[int], None]
 
 
 class Bars:
-    """Rich progress bars (with ETA) on stderr, or nothing when quiet."""
+    """Rich progress bars (with ETA) on stderr, one per task, or nothing when quiet."""
 
     def __init__(self, quiet: bool = False):
-        self.progress = None if quiet else Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
+        self.quiet = quiet
 
     @contextmanager
     def task(self, description: str, total: int, done: int = 0) -> Iterator[Advance]:
-        if self.progress is None or total == 0:
+        if self.quiet or total == 0:
             yield lambda n: None
             return
-        with self.progress:
-            tid = self.progress.add_task(description, total=total, completed=done)
-            yield lambda n: self.progress.advance(tid, n)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True)) as progress:
+            tid = progress.add_task(description, total=total, completed=done)
+            yield lambda n: progress.advance(tid, n)
 
 
 def apply_limit(samples: list[Sample], limit: int | None, group: Callable[[Sample], str | None]) -> list[Sample]:
