@@ -270,3 +270,14 @@ def test_strict_ignores_hidden_answer_splits():
     check_strict(False, [partial])
     with pytest.raises(LvrpoError, match=r"mmvet \(1\)"):
         check_strict(True, [hidden, partial])
+
+
+def test_progress_bars_go_to_stderr_unless_quiet(mme, tmp_path):
+    data, preds = mme
+    loud = run_cli("eval", "--model", f"replay:{preds}", "--suite", "mme", "--data", str(data), "--out",
+                   str(tmp_path / "a"), check=True)
+    assert "mme predict" in loud.stderr and "84/84" in loud.stderr and "ETA" in loud.stderr
+    assert loud.stderr.count("mme predict") == 1 and "mme score" in loud.stderr
+    assert "predict" not in loud.stdout  # stdout keeps the results table only
+    quiet = _eval(data, preds, tmp_path / "b", check=True)
+    assert "predict" not in quiet.stderr
