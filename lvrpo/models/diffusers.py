@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lvrpo.models.base import Backend, BackendOptions, explain_load_error, resolve_device, resolve_dtype
+from lvrpo.models.base import Backend, BackendOptions, SampleError, explain_load_error, resolve_device, resolve_dtype
 from lvrpo.models.prompting import flag
 from lvrpo.types import Kind, LvrpoError, Request
 
@@ -122,6 +122,12 @@ class DiffusersBackend(Backend):
                 raise LvrpoError(f"diffusers: edit request {r.id!r} has no source image")
             seeds = [_seed(r) + k for k in range(r.num_images)]
             source = r.images[0].convert("RGB")
+            # pipelines floor the source to multiples of their image processor's scale factor (Flux: 2 × the
+            # VAE's, for latent packing): a smaller side becomes 0 and the pipeline divides by it
+            least = int(getattr(getattr(self.pipe, "image_processor", None), "config", {}).get("vae_scale_factor", 8))
+            if min(source.size) < least:
+                raise SampleError(r.id, f"diffusers: source image of request {r.id!r} is {source.size[0]}×"
+                                        f"{source.size[1]}; {type(self.pipe).__name__} needs ≥ {least} px a side")
             if "num_images_per_prompt" in self.params:
                 images = self._run(self._settings(r), seeds, prompt=r.prompt, image=source,
                                    num_images_per_prompt=len(seeds)) if seeds else []
@@ -147,7 +153,10 @@ class DiffusersBackend(Backend):
             elif key in SETTINGS:
                 hints[key] = value
         merged = {**{k: _convert(k, v) for k, v in hints.items()}, **self.user}
-        return {SETTINGS[k][0]: v for k, v in merged.items() if SETTINGS[k][0] in self.params}
+        out = {SETTINGS[k][0]: v for k, v in merged.items() if SETTINGS[k][0] in self.params}
+        if "max_area" in self.params and "height" in out and "width" in out:
+            out["max_area"] = out["height"] * out["width"]  # Kontext keeps only the aspect ratio of height × width
+        return out
 
     @torch.no_grad()
     def _run(self, settings: dict[str, Any], seeds: list[int], **inputs: Any) -> list[Image.Image]:
