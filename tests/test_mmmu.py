@@ -1,6 +1,6 @@
 """MMMU adapter: the official parsers by hand-worked cases, and parity with the official scripts' outputs.
 
-Expected numbers come from /work/shared/data (expected_scores.json, official_script_outputs/*: the official
+Expected numbers come from ../shared/data (expected_scores.json, official_script_outputs/*: the official
 MMMU-Benchmark/MMMU scripts run on the official example outputs), never from this code.
 """
 
