@@ -82,12 +82,9 @@ def data_sources(data: str, adapters) -> dict[str, str]:
     """One source per benchmark: the same for all, or `name[:variant]=SOURCE,...` (unnamed ones: hub)."""
     if "=" not in data or Path(data).exists():
         return {a.spec: data for a in adapters}
-    given = {}
-    for item in filter(None, (x.strip() for x in data.split(","))):
-        name, eq, source = item.partition("=")
-        if not eq or not source.strip():
-            raise LvrpoError(f"--data: expected name=SOURCE pairs separated by commas, got {item!r}")
-        given[name.strip()] = source.strip()
+    given = parse_pairs(data, "--data")
+    if empty := [name for name, source in given.items() if not source]:
+        raise LvrpoError(f"--data: no source given for {', '.join(empty)}")
     specs = {a.spec for a in adapters} | {a.name for a in adapters}
     if unknown := sorted(set(given) - specs):
         raise LvrpoError(f"--data names benchmarks not in the suite: {', '.join(unknown)}")
@@ -102,13 +99,13 @@ def check_strict(strict: bool, summaries: list[Summary]) -> None:
         raise LvrpoError("--strict: unscored samples in " + ", ".join(f"{b} ({n})" for b, n in unscored.items()))
 
 
-def parse_model_args(text: str) -> dict[str, str]:
-    """`k=v,k=v` -> dict; values stay strings (each backend converts what it reads)."""
+def parse_pairs(text: str, option: str) -> dict[str, str]:
+    """`k=v,k=v` -> dict of stripped strings (`--model-args` values are converted by each backend)."""
     out = {}
     for item in filter(None, (x.strip() for x in text.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise LvrpoError(f"--model-args: expected k=v pairs separated by commas, got {item!r}")
+            raise LvrpoError(f"{option}: expected k=v pairs separated by commas, got {item!r}")
         out[key.strip()] = value.strip()
     return out
 
@@ -166,7 +163,7 @@ def eval_cmd(
     if needs and judge is None:
         raise LvrpoError(f"{', '.join(needs)} need a judge: pass --judge openai:MODEL[@URL] or hf:PATH")
     options = BackendOptions(dtype=dtype, device=device, attn_implementation=attn_implementation,
-                             trust_remote_code=trust_remote_code, extra=parse_model_args(model_args))
+                             trust_remote_code=trust_remote_code, extra=parse_pairs(model_args, "--model-args"))
     batch = parse_batch_size(batch_size)
     model_backend = load_backend(model, backend, options)
     check_capabilities(model_backend, {a.kind for a in adapters})
