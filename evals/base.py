@@ -69,13 +69,8 @@ class Adapter:
 
         Default layout `images/<id>/<k>.png`; adapters whose official scorer reads another layout override this.
         """
-        folder = Path("images") / re.sub(r"[^A-Za-z0-9._-]+", "_", sample.id)
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
-        paths = []
-        for k, img in enumerate(images):
-            img.save(out_dir / folder / f"{k:04d}.png")
-            paths.append(str(folder / f"{k:04d}.png"))
-        return paths
+        folder = Path("images") / safe_name(sample.id)
+        return write_images(images, out_dir, [folder / f"{k:04d}.png" for k in range(len(images))])
 
     def read_predictions_dir(self, path: Path) -> list[Output]:
         """Outputs from a directory of predictions in the benchmark's official layout (e.g. GenEval's folders)."""
@@ -89,6 +84,19 @@ class Adapter:
         """Per-sample reward in [0, 1] for GRPO; None when the sample cannot be scored."""
         value = self.score(sample, output, ctx).value
         return None if value is None else min(1.0, max(0.0, float(value)))
+
+
+def safe_name(value: Any) -> str:
+    """`value` as a file or folder name: every run of other characters than `A-Za-z0-9._-` becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(value))
+
+
+def write_images(images: list[Image.Image], out_dir: Path, paths: list[Path | str]) -> list[str]:
+    """Save `images[k]` as PNG at `out_dir / paths[k]` (folders made as needed); the relative paths as strings."""
+    for img, rel in zip(images, paths, strict=True):
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        img.save(out_dir / rel)
+    return [str(rel) for rel in paths]
 
 
 def mean(values: list[float]) -> float:

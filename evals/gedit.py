@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from evals.base import Adapter, fields_of, mean
+from evals.base import Adapter, fields_of, mean, safe_name, write_images
 from lvrpo.data.images import ImageError, decode_image
 from lvrpo.judges.base import JudgeError
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
@@ -219,19 +219,15 @@ class GEdit(Adapter):
                                 "seed_policy": "lvrpo: same seed for every request (GEdit fixes none)"})
 
     def _folder(self, sample: Sample) -> Path:
-        safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", str(x)) for x in (sample.row["task_type"], self.language)]
-        return Path("fullset", *safe)
+        return Path("fullset", safe_name(sample.row["task_type"]), safe_name(self.language))
 
     def save_images(self, sample: Sample, images: list[Image.Image], out_dir: Path) -> list[str]:
         """The official layout `fullset/{task_type}/{lang}/{key}.png`, with the source beside it as
         `{key}_SRCIMG.png` (what the official scorer reads), so the folder can be fed to the official scripts."""
-        folder, key = self._folder(sample), re.sub(r"[^A-Za-z0-9._-]+", "_", str(sample.row["key"]))
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
-        paths = []
-        for k, img in enumerate(images):
-            rel = folder / (f"{key}.png" if k == 0 else f"{key}_{k}.png")
-            img.save(out_dir / rel)
-            paths.append(str(rel))
+        folder, key = self._folder(sample), safe_name(sample.row["key"])
+        paths = write_images(images, out_dir, [folder / (f"{key}.png" if k == 0 else f"{key}_{k}.png")
+                                               for k in range(len(images))])
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)  # for the source copy, even with no edit
         try:
             sample.image("input_image").save(out_dir / folder / f"{key}_SRCIMG.png")
         except (ImageError, OSError):

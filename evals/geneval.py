@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from evals.base import Adapter, mean
+from evals.base import Adapter, mean, safe_name, write_images
 from lvrpo.data.images import ImageError, decode_image
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
 from lvrpo.vision.color import COLORS
@@ -238,12 +238,8 @@ class GenEval(Adapter):
         folder = Path("images") / _folder(sample.id)
         (out_dir / folder / "samples").mkdir(parents=True, exist_ok=True)
         (out_dir / folder / "metadata.jsonl").write_text(json.dumps(sample.row) + "\n", encoding="utf-8")
-        paths = []
-        for k, img in enumerate(images):
-            rel = folder / "samples" / f"{k:04d}.png"
-            (img if img.mode == "RGB" else img.convert("RGB")).save(out_dir / rel)
-            paths.append(str(rel))
-        return paths
+        return write_images([img if img.mode == "RGB" else img.convert("RGB") for img in images], out_dir,
+                            [folder / "samples" / f"{k:04d}.png" for k in range(len(images))])
 
     def read_predictions_dir(self, path: Path) -> list[Output]:
         """Official-layout folders (`00000/metadata.jsonl`, `00000/samples/0000.png`…), made by lvrpo or anyone's
@@ -390,7 +386,7 @@ def _index(sid: str) -> int:
 
 
 def _folder(sid: str) -> str:
-    return f"{int(sid):05d}" if sid.isascii() and sid.isdigit() else re.sub(r"[^A-Za-z0-9._-]+", "_", sid)
+    return f"{int(sid):05d}" if sid.isascii() and sid.isdigit() else safe_name(sid)
 
 
 def _describe(ctx: Context) -> dict[str, Any]:

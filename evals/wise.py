@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from evals.base import Adapter, fields_of, mean
+from evals.base import Adapter, fields_of, mean, safe_name, write_images
 from lvrpo.data.images import ImageError, decode_image
 from lvrpo.judges.base import JudgeError
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
@@ -227,14 +227,9 @@ class WISE(Adapter):
 
     def save_images(self, sample: Sample, images: list[Image.Image], out_dir: Path) -> list[str]:
         """The official layout: `images/{prompt_id}.png` in one folder (extra images `{prompt_id}_{k}.png`)."""
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(sample.row.get("prompt_id", sample.id)))
-        (out_dir / "images").mkdir(parents=True, exist_ok=True)
-        paths = []
-        for k, img in enumerate(images):
-            rel = f"images/{stem}.png" if k == 0 else f"images/{stem}_{k}.png"
-            img.save(out_dir / rel)
-            paths.append(rel)
-        return paths
+        stem = safe_name(sample.row.get("prompt_id", sample.id))
+        return write_images(images, out_dir, [f"images/{stem}.png" if k == 0 else f"images/{stem}_{k}.png"
+                                              for k in range(len(images))])
 
     def read_predictions_dir(self, path: Path) -> list[Output]:
         """A folder of `{prompt_id}.png` (the official layout; other files are ignored, as officially)."""
