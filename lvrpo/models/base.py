@@ -51,6 +51,13 @@ def resolve_dtype(dtype: str, device: str):
         raise LvrpoError(f"--dtype {dtype!r}: expected auto, float32, bfloat16 or float16") from None
 
 
+def request_seed(r: Request) -> int:
+    """The request's seed, else the global one (`--seed`, set by the CLI through torch.manual_seed)."""
+    import torch
+
+    return int(r.seed) if r.seed is not None else torch.initial_seed() % 2**62
+
+
 def explain_load_error(path: str, error: Exception) -> LvrpoError:
     """A loading failure turned into one clear line naming the checkpoint file at fault when it can be found."""
     local = Path(path)

@@ -28,7 +28,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lvrpo.models.base import Backend, BackendOptions, SampleError, explain_load_error, resolve_device, resolve_dtype
+from lvrpo.models.base import (
+    Backend,
+    BackendOptions,
+    SampleError,
+    explain_load_error,
+    request_seed,
+    resolve_device,
+    resolve_dtype,
+)
 from lvrpo.models.prompting import flag
 from lvrpo.types import Kind, LvrpoError, Request
 
@@ -105,7 +113,7 @@ class DiffusersBackend(Backend):
         for key, idx in groups.items():
             rows = [(i, k) for i in idx for k in range(requests[i].num_images)]
             if rows:
-                images = self._run(dict(key), [_seed(requests[i]) + k for i, k in rows],
+                images = self._run(dict(key), [request_seed(requests[i]) + k for i, k in rows],
                                    prompt=[requests[i].prompt for i, _ in rows])
                 for (i, _), img in zip(rows, images, strict=True):
                     results[i].append(img)
@@ -120,7 +128,7 @@ class DiffusersBackend(Backend):
         for r in requests:
             if not r.images:
                 raise LvrpoError(f"diffusers: edit request {r.id!r} has no source image")
-            seeds = [_seed(r) + k for k in range(r.num_images)]
+            seeds = [request_seed(r) + k for k in range(r.num_images)]
             source = r.images[0].convert("RGB")
             # pipelines floor the source to multiples of their image processor's scale factor (Flux: 2 × the
             # VAE's, for latent packing): a smaller side becomes 0 and the pipeline divides by it
@@ -195,11 +203,6 @@ def _to_pil(images: Any) -> list[Image.Image]:
     arr = np.nan_to_num(np.asarray(images, dtype=np.float32), nan=0.0)
     arr = (arr.clip(0, 1) * 255).round().astype(np.uint8)
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
-
-
-def _seed(r: Request) -> int:
-    """The request's seed, else the global one (`--seed`, set by the CLI through torch.manual_seed)."""
-    return int(r.seed) if r.seed is not None else torch.initial_seed() % 2**62
 
 
 def _convert(key: str, value: Any) -> Any:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from transformers import GenerationMixin, LogitsProcessor, LogitsProcessorList
 
-from lvrpo.models.base import Backend, BackendOptions, explain_load_error, resolve_device, resolve_dtype
+from lvrpo.models.base import Backend, BackendOptions, explain_load_error, request_seed, resolve_device, resolve_dtype
 from lvrpo.models.prompting import finish, render
 from lvrpo.types import LvrpoError, Request
 
@@ -200,7 +200,7 @@ class JanusBackend(Backend):
                 continue
             inputs = image_prompts(self.processor, [requests[i].prompt for i, _ in rows])
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            seeds = [_seed(requests[i]) + k for i, k in rows]
+            seeds = [request_seed(requests[i]) + k for i, k in rows]
             tokens = sample_image_tokens(self.model, inputs, seeds, cfg_weight, temperature)
             for (i, _), img in zip(rows, decode_images(self.model, self.processor, tokens), strict=True):
                 results[i].append(img)
@@ -220,11 +220,6 @@ class JanusBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "device": self.device, "dtype": str(self.dtype),
                 **DEFAULTS, **self.user}
-
-
-def _seed(r: Request) -> int:
-    """The request's seed, else the global one (`--seed`, set by the CLI through torch.manual_seed)."""
-    return int(r.seed) if r.seed is not None else torch.initial_seed() % 2**62
 
 
 def _number(value: Any, key: str) -> float:
