@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from evals.base import Adapter
 from lvrpo.data.images import ImageError
+from lvrpo.evals.base import Adapter
 from lvrpo.models.base import Backend, SampleError
 from lvrpo.store import JsonlLog, write_json
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
@@ -160,17 +161,14 @@ def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_un
                           notes=["no local score for this split (answers are hidden): submit the file written "
                                  "beside summary.json to the official server"])
     elif not scored:
-        raise LvrpoError(f"{adapter.name}: no sample could be scored")
+        why = unscored_reasons(scores) or (f"{n_missing} samples had no prediction" if n_missing else "no samples")
+        raise LvrpoError(f"{adapter.spec}: no sample could be scored: {why}")
     else:
         summary = adapter.aggregate(scored)
     summary.bench = adapter.spec
     summary.n, summary.n_scored = len(scores), len(scored)
     if adapter.local_score and len(scored) < len(scores):
-        reasons: dict[str, int] = {}
-        for s in scores:
-            if s.value is None:
-                reasons[s.reason] = reasons.get(s.reason, 0) + 1
-        summary.notes.append("unscored: " + "; ".join(f"{n} × {r}" for r, n in reasons.items()))
+        summary.notes.append("unscored: " + unscored_reasons(scores))
     if n_missing:
         summary.notes.append(f"{n_missing} samples had no prediction and are not in the score")
     if n_unmatched:
@@ -179,14 +177,39 @@ def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_un
     return summary
 
 
+def unscored_reasons(scores: list[Score]) -> str:
+    """Why samples went unscored, most frequent first: `3 × judge reply unreadable; 1 × ...`."""
+    reasons = Counter(s.reason or "no reason given" for s in scores if s.value is None)
+    return "; ".join(f"{n} × {r}" for r, n in reasons.most_common())
+
+
 def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source: str, split: str | None,
-                  limit: int | None, batch_size: int | None, ctx: Context, bars: Bars) -> Summary:
-    """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there."""
+                  limit: int | None, batch_size: int | None, ctx: Context, bars: Bars,
+                  predict_only: bool = False) -> Summary | None:
+    """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there.
+    With `predict_only`, stop after the predictions (None: nothing scored)."""
     samples = apply_limit(adapter.load(source, split), limit, adapter.group)
     outputs = predict(adapter, backend, samples, JsonlLog(bench_dir / "predictions.jsonl"),
                       batch_size=batch_size, bars=bars)
-    scores = score(adapter, samples, outputs, ctx, log=JsonlLog(bench_dir / "scores.jsonl"), bars=bars)
-    summary = summarize(adapter, scores)
+    if predict_only:
+        return None
+    return score_into(adapter, bench_dir, samples, outputs, ctx, bars=bars)
+
+
+def stored_outputs(bench_dir: Path) -> dict[str, Output]:
+    """The predictions a run directory holds for one benchmark (image paths resolved)."""
+    return {str(r["id"]): _resolved(Output.from_json(r), bench_dir)
+            for r in JsonlLog(bench_dir / "predictions.jsonl").read()}
+
+
+def score_into(adapter: Adapter, bench_dir: Path, samples: list[Sample], outputs: dict[str, Output], ctx: Context,
+               *, bars: Bars, fresh: bool = False) -> Summary:
+    """Score `outputs` into `bench_dir` (scores.jsonl, summary.json, artifacts); `fresh` drops stored scores."""
+    log = JsonlLog(bench_dir / "scores.jsonl")
+    if fresh:
+        log.path.unlink(missing_ok=True)
+    scores = score(adapter, samples, outputs, ctx, log=log, bars=bars)
+    summary = summarize(adapter, scores, n_missing=sum(s.id not in outputs for s in samples))
     write_results(adapter, bench_dir, scores, summary)
     return summary
 

@@ -100,6 +100,17 @@ class RunStore:
         return d
 
 
+def read_manifest(root: Path) -> dict[str, Any]:
+    """A run directory's manifest, or one clear error when `root` is not a run directory."""
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise LvrpoError(f"{root}: not a run directory (no manifest.json)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise LvrpoError(f"{path}: unreadable manifest ({e})") from None
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write atomically: a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")

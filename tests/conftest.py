@@ -11,14 +11,13 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import pytest
 
-from tests.util import SHARED
+from tests.util import REFDATA
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    """../shared (real benchmark files). Its absence is a failure, never a skip."""
-    assert SHARED.is_dir(), f"expected the shared data folder at {SHARED}"
-    return SHARED
+def refdata() -> Path:
+    """tests/data: real public benchmark files and published outputs (provenance in tests/data/SOURCES.md)."""
+    return REFDATA
 
 
 @pytest.fixture(autouse=True)

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from evals import get_adapter
-from evals.mathvista import build_query
-from evals.mmmu import SUBJECTS
+from lvrpo.evals import get_adapter
+from lvrpo.evals.mathvista import build_query
+from lvrpo.evals.mmmu import SUBJECTS
 from lvrpo.judges.base import Judge, JudgeError
 from lvrpo.runner import summarize
 from lvrpo.types import Context, Output, Score, Summary
@@ -125,11 +125,11 @@ class Canned(Judge):
 
 # ------------------------------------------------------------------ docs in the HF schemas lmms-eval reads
 
-def mmmu_example(shared: Path, model: str) -> tuple[list[dict], list[str]]:
+def mmmu_example(refdata: Path, model: str) -> tuple[list[dict], list[str]]:
     """HF-schema rows (options as a list's string form) and responses from the official example outputs."""
     rows, preds = [], []
     for subject in SUBJECTS:
-        for r in json.loads((shared / f"data/mmmu/example_outputs/{model}/{subject}/output.json").read_text()):
+        for r in json.loads((refdata / f"mmmu/example_outputs/{model}/{subject}/output.json").read_text()):
             if r["question_type"] == "multiple-choice":
                 rows.append(mc_row(r["id"], list(r["index2ans"].values()), r["answer"]))
             else:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evals import get_adapter
+from lvrpo.evals import get_adapter
 from lvrpo.models import check_capabilities, detect_backend, load_backend
 from lvrpo.models.base import BackendOptions
 from lvrpo.models.diffusers import DiffusersBackend, pipeline_capabilities

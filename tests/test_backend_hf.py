@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from evals.mme import MME
-from evals.mmmu import MMMU
+from lvrpo.evals.mme import MME
+from lvrpo.evals.mmmu import MMMU
 from lvrpo.models import load_backend
 from lvrpo.models.base import BackendOptions
 from lvrpo.models.hf import HFBackend

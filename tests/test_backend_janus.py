@@ -12,11 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from evals import get_adapter
+from lvrpo.evals import get_adapter
 from lvrpo.models import detect_backend, load_backend
 from lvrpo.models.base import BackendOptions
 from lvrpo.models.janus import (
     JanusBackend,
+    decode_images,
     image_prompts,
     image_token_log_probs,
     image_token_logits,
@@ -71,18 +72,34 @@ def test_understanding_batched_equals_one_by_one(janus):
 
 
 def test_generation_is_seeded_per_image_and_independent_of_the_batch(janus):
-    a = Request(id="a", kind="generate", prompt="a photo of a red square", num_images=2, seed=3)
-    b = Request(id="b", kind="generate", prompt="two blue circles", num_images=1, seed=3)
-    together = janus.generate([a, b])
-    assert [len(x) for x in together] == [2, 1] and all(i.size == (32, 32) and i.mode == "RGB" for x in together
-                                                         for i in x)
-    alone = janus.generate([a])[0]
-    assert all(np.array_equal(pixels(x), pixels(y)) for x, y in zip(together[0], alone, strict=True))
-    assert not np.array_equal(pixels(alone[0]), pixels(alone[1]))  # image k draws with seed + k
-    shifted = janus.generate([Request(id="c", kind="generate", prompt=a.prompt, num_images=1, seed=4)])[0][0]
-    assert np.array_equal(pixels(shifted), pixels(alone[1]))
-    other = janus.generate([Request(id="d", kind="generate", prompt=a.prompt, num_images=1, seed=99)])[0][0]
-    assert not np.array_equal(pixels(other), pixels(alone[0]))
+    """What the seed controls, the sampled image tokens, is compared exactly; pixels only within one intensity
+    level, because the VQ decoder run on a different batch size may round a float differently (seen: 1 pixel in
+    1024 off by one level, torch 2.14.1 / transformers 5.24.0)."""
+    model, proc = janus.model, janus.processor
+    a, b = "a photo of a red square", "two blue circles"
+
+    def tokens(prompts: list[str], seeds: list[int]) -> torch.Tensor:
+        return sample_image_tokens(model, image_prompts(proc, prompts), seeds, cfg_weight=5.0, temperature=1.0)
+
+    together = tokens([a, a, b], [3, 4, 3])  # request a with 2 images (seed 3, 3 + 1) batched with request b
+    alone = tokens([a, a], [3, 4])
+    assert torch.equal(together[:2], alone)
+    assert not torch.equal(alone[0], alone[1])  # image k draws with seed + k
+    assert torch.equal(tokens([a], [4])[0], alone[1])
+    assert not torch.equal(tokens([a], [99])[0], alone[0])
+
+    # the backend turns requests into exactly those rows, and decodes them to 32×32 RGB
+    ra = Request(id="a", kind="generate", prompt=a, num_images=2, seed=3)
+    rb = Request(id="b", kind="generate", prompt=b, num_images=1, seed=3)
+    images = janus.generate([ra, rb])
+    assert [len(x) for x in images] == [2, 1] and all(i.size == (32, 32) and i.mode == "RGB" for x in images
+                                                      for i in x)
+    for img, ref in zip([*images[0], *images[1]], decode_images(model, proc, together), strict=True):
+        diff = np.abs(pixels(img).astype(int) - pixels(ref).astype(int))
+        assert diff.max() <= 1
+    alone_images = janus.generate([ra])[0]
+    for x, y in zip(images[0], alone_images, strict=True):
+        assert np.abs(pixels(x).astype(int) - pixels(y).astype(int)).max() <= 1
 
 
 def test_unconditional_branch_keeps_only_bos_and_begin_of_image():

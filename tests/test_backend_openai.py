@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image, ImageChops
 
-from evals.mme import MME
+from lvrpo.evals.mme import MME
 from lvrpo.models import load_backend
 from lvrpo.models.base import BackendOptions
 from lvrpo.models.openai import OpenAIBackend

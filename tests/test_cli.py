@@ -261,7 +261,7 @@ def test_a_data_path_containing_an_equals_sign_is_a_path(mme, tmp_path):
 
 
 def test_strict_ignores_hidden_answer_splits():
-    from cli import check_strict
+    from lvrpo.cli import check_strict
     from lvrpo.types import LvrpoError, Summary
 
     hidden = Summary(bench="mmbench:en_test", metrics={}, headline="", n=5, n_scored=0)

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from evals import BENCHMARKS, SUITES, get_adapter, resolve_suite
+from lvrpo.evals import BENCHMARKS, SUITES, get_adapter, resolve_suite
 from lvrpo.leaderboard import COLUMNS, PUBLISHED
 from lvrpo.runner import apply_limit
 from lvrpo.store import JsonlLog, RunStore, redact

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from evals.mme import MME
 from lvrpo.data import load_samples
 from lvrpo.data.images import ImageError, decode_image
+from lvrpo.evals.mme import MME
 from lvrpo.types import LvrpoError
 from tests.util import make_mme_fixture, write_jsonl
 

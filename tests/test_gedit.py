@@ -11,8 +11,8 @@ import time
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.gedit import (
+from lvrpo.evals import get_adapter
+from lvrpo.evals.gedit import (
     JUDGE_SETTINGS,
     MAX_ROUNDS,
     PQ_PROMPT,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evals.gedit import PQ_PROMPT
-from evals.wise import LEGACY_SYSTEM
+from lvrpo.evals.gedit import PQ_PROMPT
+from lvrpo.evals.wise import LEGACY_SYSTEM
 from lvrpo.models import load_backend
 from lvrpo.models.base import BackendOptions, SampleError
 from lvrpo.testing.diffusion import tiny_flux_kontext

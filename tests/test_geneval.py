@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.geneval import DATA, TASKS, GenEval, Instance, judge, keep, relative_position
+from lvrpo.evals import get_adapter
+from lvrpo.evals.geneval import DATA, TASKS, GenEval, Instance, judge, keep, relative_position
 from lvrpo.types import Context, LvrpoError, Output, Score
 from lvrpo.vision.detector import Detections, ReplayDetector
 from tests.util import run_cli, write_jsonl
@@ -30,9 +30,9 @@ def given_colours(found, cls):
     return [o.color for o in found]
 
 
-def test_shipped_data_is_the_official_file(shared):
+def test_shipped_data_is_the_official_file(refdata):
     for name in ("evaluation_metadata.jsonl", "object_names.txt"):
-        assert (DATA / name).read_bytes() == (shared / "data/geneval" / name).read_bytes()
+        assert (DATA / name).read_bytes() == (refdata / "geneval" / name).read_bytes()
     assert (DATA / "LICENSE").read_text().startswith("MIT License") and (DATA / "README.md").is_file()
     samples = GenEval().load("hub")
     assert len(samples) == 553 and [s.id for s in samples[:3]] == ["0", "1", "2"]

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from evals import get_adapter
+from lvrpo.evals import get_adapter
 from lvrpo.types import Sample
 from tests import lmms_helpers
 from tests.lmms_helpers import (
@@ -51,11 +51,11 @@ def _no_network(lmms):
 
 # ----------------------------------------------------------------------------------------------------- MME
 
-def test_mme_lavin_totals_equal(lmms, shared, tmp_path):
+def test_mme_lavin_totals_equal(lmms, refdata, tmp_path):
     """Spec §6: no lmms-eval deviation. LaVIN's published outputs give the official totals on both sides."""
-    expected = json.loads((shared / "data/expected_scores.json").read_text())["mme"]
+    expected = json.loads((refdata / "expected_scores.json").read_text())["mme"]
     docs, preds = [], []
-    for f in sorted((shared / "data/mme/eval_tool/LaVIN").glob("*.txt")):
+    for f in sorted((refdata / "mme/eval_tool/LaVIN").glob("*.txt")):
         for line in f.read_text(encoding="utf-8").splitlines():
             name, question, gt, response = line.split("\t")
             docs.append({"question_id": f"{f.stem}/{name}", "question": question, "answer": gt, "category": f.stem})
@@ -84,14 +84,14 @@ def test_mme_single_letter_is_the_documented_parse_difference(lmms, tmp_path):
 # ---------------------------------------------------------------------------------------------------- MMMU
 
 @pytest.mark.parametrize("model", ["llava1.5_13b", "qwen_vl"])
-def test_mmmu_example_outputs(lmms, shared, model, tmp_path):
+def test_mmmu_example_outputs(lmms, refdata, model, tmp_path):
     """Equal on every answer that neither random fallback touches, open questions included (lmms-eval 0.7.3
     has the fix of PR #1471 for the open-question bug of spec §2); the rest differ only by lmms-eval's looser
     `X␠`/`X.` rules."""
-    rows, preds = mmmu_example(shared, model)
+    rows, preds = mmmu_example(refdata, model)
     values = lmms.run("mmmu", rows, preds)["mmmu_acc"]
     scores, summary = ours("mmmu", rows, preds, tmp_path)
-    official = {o["id"]: o for o in map(json.loads, (shared / f"data/mmmu/official_script_outputs/"
+    official = {o["id"]: o for o in map(json.loads, (refdata / f"mmmu/official_script_outputs/"
                                                       f"{model}_parse_and_eval_parsed.jsonl").open())}
     same, loose = [], []
     for row, pred, lm, s in zip(rows, preds, values, scores, strict=True):
@@ -180,11 +180,11 @@ def mathvista_both(lmms, tmp_path: Path, docs: list[dict], responses: list[str],
 
 @pytest.mark.parametrize("name, published", [("bard/output_bard.json", 348),
                                              ("llava/output_llava_llama_2_13b.json", 261)])
-def test_mathvista_published_outputs(lmms, shared, name, published, tmp_path):
+def test_mathvista_published_outputs(lmms, refdata, name, published, tmp_path):
     """The official extractor's stored replies as the canned judge on both sides: every non-float item equal
     (and equal to the official true_false); every float item wrong in lmms-eval (spec §3 "lmms-eval bug":
     `round(x, 1.0)` raises, the prediction becomes None)."""
-    results = json.loads((shared / f"data/mathvista/results/{name}").read_text(encoding="utf-8"))
+    results = json.loads((refdata / f"mathvista/results/{name}").read_text(encoding="utf-8"))
     docs = [{**{k: r[k] for k in MATHVISTA_COLUMNS},
              "precision": None if r["precision"] is None else float(r["precision"])} for r in results.values()]
     # the extractor is asked about "{query}\n\n{response}\n\nExtracted answer: " after the demo examples

@@ -1,7 +1,7 @@
 """MathVista: official extraction/normalisation rules by hand, and parity with the official published outputs.
 
 Expected numbers come from the official `results/*/scores_*.json` and `output_*.json` files (lupantech/MathVista,
-copied under shared/data/mathvista) or are worked by hand from the official rules in `calculate_score.py`.
+copied under tests/data/mathvista) or are worked by hand from the official rules in `calculate_score.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from evals import get_adapter
-from evals.mathvista import DEMO_PROMPT, build_query, extraction_prompt, levenshtein, normalize, rule_extract
+from lvrpo.evals import get_adapter
+from lvrpo.evals.mathvista import DEMO_PROMPT, build_query, extraction_prompt, levenshtein, normalize, rule_extract
 from lvrpo.judges.base import JudgeError
 from lvrpo.types import Context, Output, Sample
 from tests.util import run_cli
@@ -153,10 +153,10 @@ def test_demo_prompt_and_extraction_prompt_shape():
     assert extraction_prompt("Q", "R") == DEMO_PROMPT + "\n\nQ\n\nR\n\nExtracted answer: "
 
 
-def test_query_builder_reproduces_the_official_query_file(shared):
+def test_query_builder_reproduces_the_official_query_file(refdata):
     # official data/testmini.json rows -> official data/query.json text, all 1000 pids
-    problems = json.loads((shared / "data/mathvista/testmini.json").read_text(encoding="utf-8"))
-    queries = json.loads((shared / "data/mathvista/query.json").read_text(encoding="utf-8"))
+    problems = json.loads((refdata / "mathvista/testmini.json").read_text(encoding="utf-8"))
+    queries = json.loads((refdata / "mathvista/query.json").read_text(encoding="utf-8"))
     assert len(problems) == 1000
     assert [p for p, r in problems.items() if build_query(r) != queries[p]] == []
 
@@ -192,8 +192,8 @@ def convert(output_file: Path, tmp: Path) -> tuple[Path, Path, dict]:
     return data, preds, results
 
 
-def rescore(shared: Path, tmp: Path, name: str) -> tuple[dict, dict, dict]:
-    data, preds, results = convert(shared / f"data/mathvista/results/{name}", tmp)
+def rescore(refdata: Path, tmp: Path, name: str) -> tuple[dict, dict, dict]:
+    data, preds, results = convert(refdata / f"mathvista/results/{name}", tmp)
     res = run_cli("score", "--bench", "mathvista", "--predictions", str(preds), "--data", str(data), "--json",
                   "--out", str(tmp / "out"), check=True)
     scores = {json.loads(line)["id"]: json.loads(line) for line in (tmp / "out/scores.jsonl").open()}
@@ -204,15 +204,15 @@ def rescore(shared: Path, tmp: Path, name: str) -> tuple[dict, dict, dict]:
     ("bard/output_bard.json", "bard/scores_bard.json", 34.8, 348),
     ("llava/output_llava_llama_2_13b.json", "llava/scores_llava_llama_2_13b.json", 26.1, 261),
 ])
-def test_parity_with_official_scores(shared, tmp_path, output, official, headline, correct):
-    summary, scores, results = rescore(shared, tmp_path, output)
+def test_parity_with_official_scores(refdata, tmp_path, output, official, headline, correct):
+    summary, scores, results = rescore(refdata, tmp_path, output)
     assert summary["headline"] == "MathVista" and summary["n"] == summary["n_scored"] == 1000
     assert round(summary["metrics"]["MathVista"], 1) == headline
     assert summary["breakdown"]["average"]["correct"] == correct
     # every sample agrees with the official true_false
     assert [p for p, r in results.items() if scores[p]["value"] != float(r["true_false"])] == []
     # every cell of the official scores file: same buckets, counts, and accuracy as it was rounded there
-    expected = json.loads((shared / f"data/mathvista/results/{official}").read_text(encoding="utf-8"))
+    expected = json.loads((refdata / f"mathvista/results/{official}").read_text(encoding="utf-8"))
     ours = summary["breakdown"]
     cells = 0
     for key, buckets in expected.items():
@@ -230,11 +230,11 @@ def test_parity_with_official_scores(shared, tmp_path, output, official, headlin
     assert cells == 1 + sum(len(v) for k, v in expected.items() if k != "average")
 
 
-def test_instructblip_documented_difference_pid_917(shared, tmp_path):
-    """Documented in shared/data/SOURCES.md §3: the stored file predates the public scorer and used int(x) for
+def test_instructblip_documented_difference_pid_917(refdata, tmp_path):
+    """Documented in tests/data/SOURCES.md §3: the stored file predates the public scorer and used int(x) for
     integers; today's str(int(float('1.5'))) == '1' credits pid 917 (answer '1'). Everything else agrees."""
-    summary, scores, results = rescore(shared, tmp_path, "instruct_blip2/output_instruct_blip2_vicuna_13b.json")
-    published = json.loads((shared / "data/mathvista/results/instruct_blip2/scores_instruct_blip2_vicuna_13b.json")
+    summary, scores, results = rescore(refdata, tmp_path, "instruct_blip2/output_instruct_blip2_vicuna_13b.json")
+    published = json.loads((refdata / "mathvista/results/instruct_blip2/scores_instruct_blip2_vicuna_13b.json")
                            .read_text(encoding="utf-8"))["average"]
     assert published["correct"] == 253
     assert summary["breakdown"]["average"]["correct"] == 254 == published["correct"] + 1

@@ -16,8 +16,8 @@ import time
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.mmbench import DECORATED, build_prompt, judge_prompt, prefetch, static_extract
+from lvrpo.evals import get_adapter
+from lvrpo.evals.mmbench import DECORATED, build_prompt, judge_prompt, prefetch, static_extract
 from lvrpo.judges.base import Judge, JudgeError
 from lvrpo.runner import apply_limit, score, summarize
 from lvrpo.types import Context, LvrpoError, Output, Sample

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evals.mme import MME, parse_yes_no
+from lvrpo.evals.mme import MME, parse_yes_no
 from lvrpo.types import Context, Output, Sample, Score
 from tests.util import lavin_to_official_schema, run_cli
 
@@ -72,9 +72,9 @@ def test_reward_is_one_for_a_correct_answer():
     assert MME().reward(sample, Output(id="0", text="Yes"), Context()) == 0.0
 
 
-def test_published_lavin_outputs_reproduce_the_official_totals(shared, tmp_path):
-    expected = json.loads((shared / "data" / "expected_scores.json").read_text())["mme"]
-    data, preds = lavin_to_official_schema(shared / "data" / "mme" / "eval_tool" / "LaVIN", tmp_path)
+def test_published_lavin_outputs_reproduce_the_official_totals(refdata, tmp_path):
+    expected = json.loads((refdata / "expected_scores.json").read_text())["mme"]
+    data, preds = lavin_to_official_schema(refdata / "mme" / "eval_tool" / "LaVIN", tmp_path)
     res = run_cli("score", "--bench", "mme", "--predictions", str(preds), "--data", str(data), "--json", check=True)
     summary = json.loads(res.stdout)
     assert round(summary["metrics"]["MME-P"], 4) == expected["perception_total"] == 963.6114

@@ -1,6 +1,6 @@
 """MMMU adapter: the official parsers by hand-worked cases, and parity with the official scripts' outputs.
 
-Expected numbers come from ../shared/data (expected_scores.json, official_script_outputs/*: the official
+Expected numbers come from tests/data (expected_scores.json, official_script_outputs/*: the official
 MMMU-Benchmark/MMMU scripts run on the official example outputs), never from this code.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evals.mmmu import DISCIPLINES, MMMU, SUBJECTS, mc_pick, parse_gold, parse_open
+from lvrpo.evals.mmmu import DISCIPLINES, MMMU, SUBJECTS, mc_pick, parse_gold, parse_open
 from lvrpo.types import Context, LvrpoError, Output, Sample
 from tests.util import run_cli
 
@@ -208,12 +208,12 @@ def test_malformed_options_name_the_row(tmp_path: Path):
 
 # ------------------------------------------------------------------------- parity with official scripts
 
-def build_from_example_outputs(shared: Path, model: str, tmp_path: Path) -> tuple[Path, Path, list[dict]]:
+def build_from_example_outputs(refdata: Path, model: str, tmp_path: Path) -> tuple[Path, Path, list[dict]]:
     """HF-schema data jsonl and predictions jsonl from the official `example_outputs/<model>/<Subject>/output.json`,
     in the official processing order (subjects in CAT_SHORT2LONG order, file order within)."""
     rows, preds, raw = [], [], []
     for subject in SUBJECTS:
-        for r in json.loads((shared / f"data/mmmu/example_outputs/{model}/{subject}/output.json").read_text()):
+        for r in json.loads((refdata / f"mmmu/example_outputs/{model}/{subject}/output.json").read_text()):
             if r["question_type"] == "multiple-choice":
                 rows.append(mc_row(r["id"], list(r["index2ans"].values()), r["answer"]))
             else:  # golds that are lists appear in the HF string column as the list's repr
@@ -227,10 +227,10 @@ def build_from_example_outputs(shared: Path, model: str, tmp_path: Path) -> tupl
 
 
 @pytest.mark.parametrize("model", ["llava1.5_13b", "qwen_vl"])
-def test_parse_and_eval_parity(shared: Path, model: str, tmp_path: Path):
-    expected = json.loads((shared / "data/expected_scores.json").read_text())["mmmu"]["official_script_outputs_here"]
+def test_parse_and_eval_parity(refdata: Path, model: str, tmp_path: Path):
+    expected = json.loads((refdata / "expected_scores.json").read_text())["mmmu"]["official_script_outputs_here"]
     want = expected[f"{model}/<Category>/output.json via main_parse_and_eval.py"]
-    data, preds, _ = build_from_example_outputs(shared, model, tmp_path)
+    data, preds, _ = build_from_example_outputs(refdata, model, tmp_path)
     out = tmp_path / "out"
     res = run_cli("score", "--bench", "mmmu", "--predictions", str(preds), "--data", str(data), "--json",
                   "--out", str(out))
@@ -242,7 +242,7 @@ def test_parse_and_eval_parity(shared: Path, model: str, tmp_path: Path):
     assert summary["breakdown"]["random_fallbacks"] == want["random_fallbacks"]
 
     official = {}
-    for line in (shared / f"data/mmmu/official_script_outputs/{model}_parse_and_eval_parsed.jsonl").open():
+    for line in (refdata / f"mmmu/official_script_outputs/{model}_parse_and_eval_parsed.jsonl").open():
         o = json.loads(line)
         official[o["id"]] = o
     ours = {s["id"]: s for s in map(json.loads, (out / "scores.jsonl").open())}
@@ -255,7 +255,7 @@ def test_parse_and_eval_parity(shared: Path, model: str, tmp_path: Path):
             assert sorted(map(repr, s["parsed"])) == sorted(map(repr, o["parsed_pred"])), sid
         assert (s["value"] == 1.0) == (o["judge"] == "Correct"), sid
 
-    per_cat = json.loads((shared / f"data/mmmu/official_script_outputs/{model}_parse_and_eval_results.json")
+    per_cat = json.loads((refdata / f"mmmu/official_script_outputs/{model}_parse_and_eval_results.json")
                          .read_text())["per_category"]
     for cat, r in per_cat.items():
         got = summary["breakdown"]["subjects"][cat]
@@ -273,12 +273,12 @@ def test_parse_and_eval_parity(shared: Path, model: str, tmp_path: Path):
     ("llava1.5_13b_val.json", "llava1.5_13b_val.json via main_eval_only.py",
      "llava1.5_13b_val_eval_only_results.json"),
 ])
-def test_eval_only_parity(shared: Path, name: str, key: str, results: str):
+def test_eval_only_parity(refdata: Path, name: str, key: str, results: str):
     """Already-parsed predictions (`parsed_pred`): letters used as given, open strings re-parsed, golds from the
     official answer_dict_val.json (three of them lists)."""
-    want = json.loads((shared / "data/expected_scores.json").read_text())["mmmu"]["official_script_outputs_here"][key]
-    answers = json.loads((shared / "data/mmmu/answer_dict_val.json").read_text())
-    parsed = json.loads((shared / f"data/mmmu/example_outputs/{name}").read_text())
+    want = json.loads((refdata / "expected_scores.json").read_text())["mmmu"]["official_script_outputs_here"][key]
+    answers = json.loads((refdata / "mmmu/answer_dict_val.json").read_text())
+    parsed = json.loads((refdata / f"mmmu/example_outputs/{name}").read_text())
     ad = MMMU()
     scores = []
     for sid, a in answers.items():
@@ -286,7 +286,7 @@ def test_eval_only_parity(shared: Path, name: str, key: str, results: str):
         scores.append(score(row, None, ad, parsed_pred=parsed[sid]))
     summary = ad.aggregate(scores)
     assert summary.breakdown["correct"] == want["correct"] and len(scores) == want["total"]
-    official = json.loads((shared / f"data/mmmu/official_script_outputs/{results}").read_text())
+    official = json.loads((refdata / f"mmmu/official_script_outputs/{results}").read_text())
     assert round(summary.metrics["MMMU"] / 100, 3) == official["Overall"]["acc"]
     for domain in DISCIPLINES:
         got, ref = summary.breakdown["disciplines"][domain], official[f"Overall-{domain}"]

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from evals import get_adapter
-from evals.mmvet import (
+from lvrpo.evals import get_adapter
+from lvrpo.evals.mmvet import (
     CAPABILITIES,
     GRADER_PROMPT,
     MAX_TRIES,
@@ -168,12 +168,12 @@ def test_official_rounding_and_names():
     assert integration_name(["math", "gen"]) == "gen_math"  # not among the 16: canonical order
 
 
-def test_reference_output_file_matches_the_adapter_conventions(shared):
+def test_reference_output_file_matches_the_adapter_conventions(refdata):
     """The official example input (llava_llama2_13b_chat.json, 218 outputs keyed by question_id) and its stored
     notebook result (capability columns rec, ocr, know, gen, spat, math; total 33.3)."""
-    preds = json.loads((shared / "data/mmvet/llava_llama2_13b_chat.json").read_text())
+    preds = json.loads((refdata / "mmvet/llava_llama2_13b_chat.json").read_text())
     assert sorted(preds, key=lambda k: int(k[3:])) == [f"v1_{i}" for i in range(218)]
-    expected = json.loads((shared / "data/expected_scores.json").read_text())["mmvet"]
+    expected = json.loads((refdata / "expected_scores.json").read_text())["mmvet"]
     table = expected["notebook_single_run_gpt-4-0613"]
     assert tuple(k for k in table if k not in ("total", "std", "runs")) == CAPABILITIES
     # every real output goes into the grader prompt verbatim, as the last row's prediction cell

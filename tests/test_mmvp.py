@@ -8,8 +8,8 @@ import time
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.mmvp import official_answer, parse_answer, parse_options
+from lvrpo.evals import get_adapter
+from lvrpo.evals.mmvp import official_answer, parse_answer, parse_options
 from lvrpo.types import Context, LvrpoError, Output, Sample, Score
 from tests.util import run_cli
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evals.mme import MME
+from lvrpo.evals.mme import MME
 from lvrpo.models import check_capabilities, detect_backend, load_backend
 from lvrpo.models.base import Backend, SampleError, explain_load_error
 from lvrpo.runner import AUTO_BATCH, Bars, predict

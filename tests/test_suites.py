@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.gedit import PQ_PROMPT
-from evals.mmvet import GRADER_PROMPT
-from evals.wise import LEGACY_SYSTEM
+from lvrpo.evals import get_adapter
+from lvrpo.evals.gedit import PQ_PROMPT
+from lvrpo.evals.mmvet import GRADER_PROMPT
+from lvrpo.evals.wise import LEGACY_SYSTEM
 from tests.suite_fixtures import (
     MMVET_GRADES,
     data_arg,

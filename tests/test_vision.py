@@ -56,8 +56,8 @@ def tiny(tmp_path_factory):
     return make_detector(f"mask2former:{root / 'm2f'},clip={root / 'clip'}")
 
 
-def test_coco_classes_are_genevals_object_names(shared):
-    names = (shared / "data/geneval/object_names.txt").read_text().splitlines()
+def test_coco_classes_are_genevals_object_names(refdata):
+    names = (refdata / "geneval/object_names.txt").read_text().splitlines()
     assert list(COCO_CLASSES) == names and len(names) == 80
 
 
@@ -79,7 +79,7 @@ def test_tiny_mask2former_detects_through_real_code_path(tiny):
 
 def test_geneval_scores_odd_images_with_tiny_models(tiny, tmp_path):
     """1×1, RGBA, greyscale and a non-image through the real Mask2Former + CLIP path: scored, never a crash."""
-    from evals.geneval import GenEval
+    from lvrpo.evals.geneval import GenEval
     from lvrpo.types import Context, Output
 
     adapter = GenEval()

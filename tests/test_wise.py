@@ -12,8 +12,8 @@ import time
 import pytest
 from PIL import Image
 
-from evals import get_adapter
-from evals.wise import (
+from lvrpo.evals import get_adapter
+from lvrpo.evals.wise import (
     DATA_DIR,
     LEGACY,
     LEGACY_SYSTEM,
@@ -70,10 +70,10 @@ def run(adapter, samples, outputs, judge):
 # ---------------------------------------------------------------- data
 
 
-def test_shipped_prompt_files_are_the_official_ones(shared):
+def test_shipped_prompt_files_are_the_official_ones(refdata):
     for folder, protocol in (("legacy", LEGACY), ("verified", VERIFIED)):
         for name in protocol.files:
-            assert (DATA_DIR / folder / name).read_bytes() == (shared / "data/wise" / folder / name).read_bytes()
+            assert (DATA_DIR / folder / name).read_bytes() == (refdata / "wise" / folder / name).read_bytes()
     sizes = {"legacy": [400, 167, 133, 100, 100, 100], "verified": [400, 120, 120, 120, 120, 120]}  # spec §2.2
     for variant, expected in sizes.items():
         adapter = get_adapter(f"wise:{variant}")
@@ -306,12 +306,12 @@ def test_verified_variant_is_labelled_and_weighted(tmp_path):
     ("leaderboard_legacy_gpt4o_wiscore.csv", "legacy", 0.01, {"BAGEL", "OpenUni-B-512"}),
     ("leaderboard_verified_qwen35_judge.csv", "verified", 1e-4, {"DeepGen 1.0"}),
 ])
-def test_overall_formula_reproduces_the_published_leaderboards(shared, table, variant, tolerance, exceptions):
+def test_overall_formula_reproduces_the_published_leaderboards(refdata, table, variant, tolerance, exceptions):
     """Feed each model's published category scores through `aggregate`: the Overall must match the published one
     within rounding, except the rows SOURCES.md §2 documents as inconsistent, which must stay outside it."""
     adapter = get_adapter(f"wise:{variant}")
     cols = ["cultural", "time", "space", "biology", "physics", "chemistry"]
-    rows = list(csv.DictReader((shared / "data/wise" / table).open(encoding="utf-8")))
+    rows = list(csv.DictReader((refdata / "wise" / table).open(encoding="utf-8")))
     assert len(rows) == {"legacy": 37, "verified": 23}[variant]
     off = set()
     for row in rows:

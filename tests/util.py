@@ -1,4 +1,4 @@
-"""Test helpers: where ../shared lives, and running the real `lvrpo` command in a subprocess."""
+"""Test helpers: where the reference data lives, and running the real `lvrpo` command in a subprocess."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from typing import Any
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+REFDATA = ROOT / "tests" / "data"  # copied real public files; see SOURCES.md there
 
 
 def lvrpo_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "lvrpo"
-    return [str(exe)] if exe.exists() else [sys.executable, str(ROOT / "cli.py")]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "lvrpo"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
@@ -51,7 +51,7 @@ def make_mme_fixture(root: Path, images_per_task: int = 2) -> tuple[Path, Path]:
     """
     from PIL import Image
 
-    from evals.mme import COGNITION, PERCEPTION
+    from lvrpo.evals.mme import COGNITION, PERCEPTION
 
     (root / "images").mkdir(parents=True, exist_ok=True)
     rows, preds = [], []

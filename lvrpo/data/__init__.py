@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lvrpo.types import LvrpoError, Sample
 
 if TYPE_CHECKING:
-    from evals.base import Adapter
+    from lvrpo.evals.base import Adapter
 
 
 def load_samples(adapter: Adapter, source: str, split: str, *, for_requests: bool) -> list[Sample]:

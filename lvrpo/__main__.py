@@ -1,0 +1,5 @@
+"""`python -m lvrpo`: the same command as `lvrpo`."""
+
+from lvrpo.cli import app
+
+app()
