@@ -49,6 +49,13 @@ def handles_errors(fn):
         except KeyboardInterrupt:
             err.print("interrupted: finished samples are saved; run the same command again to resume")
             raise typer.Exit(130) from None
+        except OSError as e:  # a full disk, a read-only run directory: name the path, say nothing stored is lost
+            if e.errno is None:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(f"[red]error:[/red] {escape(where + (e.strerror or str(e)))} (what was stored before is kept; "
+                      "fix it and run the same command again to resume)", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     return wrapper
 
 
@@ -126,6 +133,22 @@ def canonical_model(model: str) -> str:
     return canonical_path(model)
 
 
+def with_revision(data: str, revision: str | None) -> str:
+    """`--revision REV` applied to every hub source (`hub` -> `hub@REV`, `hub:ID` -> `hub:ID@REV`)."""
+    if not revision:
+        return data
+    if "@" in revision or "," in revision or not revision.strip():
+        raise LvrpoError(f"--revision {revision!r}: expected a commit hash or tag")
+
+    def one(source: str) -> str:
+        if source.partition("@")[0] == "hub" or source.startswith("hub:"):
+            return source.partition("@")[0] + "@" + revision
+        return source
+    if "=" not in data or Path(data).exists():
+        return one(data)
+    return ",".join(f"{k}={one(v)}" for k, v in parse_pairs(data, "--data").items())
+
+
 def canonical_data(data: str) -> str:
     """`--data` with every local path made absolute, in both the single-source and the `name=SOURCE` forms."""
     if "=" not in data or Path(data).exists():
@@ -166,6 +189,7 @@ def eval_cmd(
     data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (save_to_disk dir, parquet or jsonl), or "
                              "per benchmark: mme=PATH,mmmu=hub,..."),
     split: str | None = typer.Option(None, help="Dataset split (default: each benchmark's official one)."),
+    revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
@@ -193,7 +217,7 @@ def eval_cmd(
     from lvrpo.store import RunStore
 
     adapters = resolve_suite(suite)
-    model, data = canonical_model(model), canonical_data(data)
+    model, data = canonical_model(model), with_revision(canonical_data(data), revision)
     sources = data_sources(data, adapters)
     check_judge_spec(judge)
     needs = [a.name for a in adapters if a.needs_judge]
@@ -203,7 +227,8 @@ def eval_cmd(
     options = BackendOptions(dtype=dtype, device=device, attn_implementation=attn_implementation,
                              trust_remote_code=trust_remote_code, extra=parse_pairs(model_args, "--model-args"))
     batch = parse_batch_size(batch_size)
-    model_backend = load_backend(model, backend, options)
+    # what the suite needs is checked from the checkpoint's config before any weights load, and again once loaded
+    model_backend = load_backend(model, backend, options, needs={a.kind for a in adapters})
     check_capabilities(model_backend, {a.kind for a in adapters})
     seed_everything(seed)
     # optional judges (MathVista, MMBench) are used when given; detectors are loaded before any generation
@@ -241,6 +266,7 @@ def score_cmd(
                                     "with `lvrpo eval --predict-only`)."),
     data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (with --predictions)."),
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
+    revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
     detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
@@ -261,8 +287,8 @@ def score_cmd(
     else:
         if not bench or predictions is None:
             raise LvrpoError("score: give --bench and --predictions, or --run DIR")
-        summaries = [score_file(bench, predictions, data=data, split=split, judge=judge, detector=detector, out=out,
-                                seed=seed)]
+        summaries = [score_file(bench, predictions, data=with_revision(data, revision), split=split, judge=judge,
+                                detector=detector, out=out, seed=seed)]
     if as_json:
         doc = summaries[0].to_json() if run is None else {s.bench: s.to_json() for s in summaries}
         typer.echo(json.dumps(doc, ensure_ascii=False))
@@ -285,7 +311,7 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
     """One benchmark's predictions file (or official prediction folder) against its data."""
     from lvrpo.evals import get_adapter
     from lvrpo.predictions import read_predictions
-    from lvrpo.runner import score, summarize, write_results
+    from lvrpo.runner import data_facts, score, summarize, write_results
     from lvrpo.store import JsonlLog
 
     adapter = get_adapter(bench)
@@ -310,6 +336,7 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
         log = JsonlLog(out / "scores.jsonl")
     scores = score(adapter, samples, outputs, ctx, log=log)
     summary = summarize(adapter, scores, n_missing=len(missing), n_unmatched=unmatched)
+    summary.data = data_facts(adapter, samples)
     if out:
         write_results(adapter, out, scores, summary)
     return summary
@@ -334,11 +361,11 @@ def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: 
     bars, summaries = Bars(quiet), []
     for a in adapters:
         bench_dir = run / a.spec.replace(":", "_")
-        outputs = stored_outputs(bench_dir)
-        if not outputs:
-            raise LvrpoError(f"{bench_dir}: no predictions to score (run `lvrpo eval` for it first)")
         samples = apply_limit(a.load(sources[a.spec], config.get("split"), for_requests=False),
                               limits.get(a.spec), a.group)
+        outputs = stored_outputs(a, bench_dir, samples)
+        if not outputs:
+            raise LvrpoError(f"{bench_dir}: no predictions of the current data to score (run `lvrpo eval` first)")
         summaries.append(score_into(a, bench_dir, samples, outputs, ctx, bars=bars, fresh=True))
     # which judge/detector produced the stored scores (the model name, never the URL or a key)
     manifest["scored_with"] = {"judge": judge.split("@")[0] if judge else None,
@@ -360,7 +387,8 @@ def leaderboard_cmd(
     """One row per run (and per published model), one column per benchmark headline, best marked."""
     from lvrpo import leaderboard as lb
 
-    if fmt not in lb.FORMATS:  # checked before any work, like matplotlib below
+    # both checked before any output, so a bad option never leaves a table without its plot
+    if fmt not in lb.FORMATS:
         raise LvrpoError(f"leaderboard: unknown format {fmt!r} (valid: {', '.join(lb.FORMATS)})")
     if plot:
         from lvrpo.leaderboard_plot import pyplot

@@ -2,11 +2,13 @@
 
 It builds the request (text plus base64 images), retries what is worth retrying (429, 5xx, timeouts, connection
 errors, a 200 whose body holds no reply) with bounded exponential backoff and jitter, honours `Retry-After`
-(bounded), and bounds how many requests are in flight at once. The API key only ever lives in the
-`Authorization` header of a request: never in `repr`, logs or error messages (those are redacted).
+(bounded), and bounds how many requests are in flight at once. A 401/403 is never retried: the key is wrong (or
+missing), and every later call through the same client fails at once with the same error, unsent. The API key only
+ever lives in the `Authorization` header of a request: never in `repr`, logs or error messages (those are redacted).
 
 Environment:
-- `OPENAI_API_KEY`: the key (none is sent when unset: a local server may need none).
+- `OPENAI_API_KEY`: the key. When unset none is sent (a local server may need none), except to api.openai.com
+  itself: that fails before any request (`require_key`).
 - `LVRPO_JUDGE_API_KEY_ENV`: the name of another variable that holds the key (e.g. `GROQ_API_KEY`).
 - `OPENAI_BASE_URL`: the default base URL (else https://api.openai.com/v1).
 """
@@ -48,6 +50,10 @@ class ApiError(LvrpoError):
         self.status = status
 
 
+class AuthError(ApiError):
+    """The server refused the key (HTTP 401/403), or none was sent: no call through that client can succeed."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Waits between attempts: `backoff * 2**i` seconds, capped at `backoff_max`, times a jitter in [0.5, 1].
@@ -76,6 +82,18 @@ def resolve_api_key(env: dict[str, str] | None = None) -> str | None:
             raise LvrpoError(f"{KEY_ENV_VAR} names {named}, which is not set")
         return env[named]
     return env.get("OPENAI_API_KEY") or None
+
+
+def api_key_var(env: dict[str, str] | None = None) -> str:
+    """The variable `resolve_api_key` reads the key from."""
+    return (os.environ if env is None else env).get(KEY_ENV_VAR) or "OPENAI_API_KEY"
+
+
+def require_key(who: str, base_url: str, key: str | None, key_var: str, key_help: str = "") -> None:
+    """No key for the OpenAI API itself: one line now, instead of retried calls that can only be refused. Other
+    servers (a local vLLM...) may need no key, so they are sent none."""
+    if not key and urlsplit(base_url).hostname == "api.openai.com":
+        raise LvrpoError(f"{who}: no API key for {redact_url(base_url)}: set {key_var}{key_help}")
 
 
 def normalize_base_url(base_url: str | None) -> str:
@@ -156,9 +174,12 @@ class ChatClient:
     """Posts chat-completion bodies to `base_url` with retries; thread-safe, at most `max_concurrency` in flight."""
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None, connect_timeout: float = 10.0,
-                 read_timeout: float = 120.0, retry: RetryPolicy | None = None, max_concurrency: int = 8):
+                 read_timeout: float = 120.0, retry: RetryPolicy | None = None, max_concurrency: int = 8,
+                 key_var: str = "OPENAI_API_KEY", key_help: str = ""):
+        """`key_var` (+ `key_help`): where the key is read from, for the errors that say how to set it."""
         self.base_url = normalize_base_url(base_url)
-        self._key = api_key
+        self._key, self.key_var, self.key_help = api_key, key_var, key_help
+        self._refused: AuthError | None = None  # once refused, refused for good: later calls fail unsent
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max(1, int(max_concurrency))
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
@@ -181,6 +202,9 @@ class ChatClient:
         """POST `payload` (httpx's `json=`, or `data=` and `files=`) to `base_url + path`; `parse` the JSON of
         the 200 reply. 429, 5xx (not 501), timeouts, connection errors and replies `parse` rejects (ValueError,
         KeyError, TypeError) are retried with backoff; other failures and the last retry raise ApiError."""
+        require_key("openai", self.base_url, self._key, self.key_var, self.key_help)
+        if self._refused is not None:
+            raise self._refused
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         url = self.base_url + path
         attempts = self.retry.max_retries + 1
@@ -193,9 +217,8 @@ class ChatClient:
                 if status == 200:
                     return parse(resp.json())
                 reason = f"HTTP {status}: {resp.text[:300]!r}"
-                if status == 401:
-                    raise ApiError(self.redact(f"{reason} (unauthorized: set OPENAI_API_KEY, or name the key's "
-                                               f"variable in {KEY_ENV_VAR})"), status)
+                if status in (401, 403):
+                    raise self._refuse(status, resp.text)
                 if status != 429 and (status < 500 or status == 501):
                     raise ApiError(self.redact(reason), status)
                 retry_after = _retry_after(resp.headers)
@@ -210,6 +233,16 @@ class ChatClient:
                             self.retry.max_retries)
                 time.sleep(wait)
         raise ApiError(f"{reason} (gave up after {attempts} attempts)", status)
+
+    def _refuse(self, status: int, text: str) -> AuthError:
+        where = redact_url(self.base_url)
+        if self._key:
+            why = f"{where} refused the API key from {self.key_var} (HTTP {status}: {text[:200]!r})"
+        else:
+            why = f"{where} answered HTTP {status} ({text[:200]!r}): no API key was sent; set {self.key_var}" + \
+                self.key_help
+        self._refused = AuthError(self.redact(why), status)
+        return self._refused
 
     def close(self) -> None:
         self._http.close()

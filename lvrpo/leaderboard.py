@@ -6,7 +6,8 @@ Published numbers use the plain names, so they line up with the default-variant 
 
 Cell notation, the same in every format (md, csv, latex, html):
   `61.2`            a run's value over the whole benchmark
-  `61.2 (n=40/84)`  a partial run: 40 of 84 samples scored (unscored ones, or predictions missing when scored)
+  `61.2 (n=40/84)`  a partial run: 40 of 84 samples scored (unscored ones, or predictions missing when scored);
+                    `eval --limit` is not seen as partial: summary.json does not record the benchmark's full size
   `1567.10?`        a published number whose value or scale is uncertain
   `—` (csv: empty)  not measured
 The best value per column is bold (csv: a last `best` row names its model); a partial or uncertain value is never
@@ -68,10 +69,8 @@ def column_key(bench: str, metric: str) -> str:
 
 
 def coverage(summary: dict[str, Any]) -> tuple[int, int]:
-    """(scored, total): `n` counts the samples scored or left unscored; predictions that `lvrpo score` found
-    missing are counted apart (breakdown.counts.missing), and are part of the benchmark all the same."""
-    missing = ((summary.get("breakdown") or {}).get("counts") or {}).get("missing") or 0
-    return int(summary.get("n_scored", 0)), int(summary.get("n", 0)) + int(missing)
+    """(scored, total): `n` counts every data row of the benchmark, samples without a prediction included."""
+    return int(summary.get("n_scored", 0)), int(summary.get("n", 0))
 
 
 def run_row(run_dir: Path) -> tuple[Row, list[str]]:
@@ -98,9 +97,14 @@ def run_row(run_dir: Path) -> tuple[Row, list[str]]:
             if scored < total:
                 row.partial[key] = (scored, total)
     if not row.values:
-        what = "manifest.json only, a failed or unfinished run?" if (run_dir / "manifest.json").exists() else \
-            "*/summary.json"
-        raise LvrpoError(f"leaderboard: skipping {run_dir}: has no benchmark summaries ({what})")
+        if warnings:  # every summary was unreadable: the reasons are the message
+            why = "; ".join(w.removeprefix("leaderboard: ") for w in warnings)
+        elif any(run_dir.glob("*/summary.json")):
+            why = "no local scores (hidden-answer splits only)"
+        else:
+            why = "has no benchmark summaries (" + ("manifest.json only, a failed or unfinished run?" if
+                                                     (run_dir / "manifest.json").exists() else "*/summary.json") + ")"
+        raise LvrpoError(f"leaderboard: skipping {run_dir}: {why}")
     return row, warnings
 
 
@@ -130,15 +134,24 @@ def published_rows(path: Path = PUBLISHED) -> list[Row]:
     return rows
 
 
-def _column_order(col: str) -> tuple[int, str, str]:
-    m = VARIANT.match(col)
-    base, variant = (m.group(1), m.group(2)) if m else (col, "")
-    return (COLUMNS.index(base) if base in COLUMNS else len(COLUMNS), base, variant)
+def _family(metric: str) -> str:
+    return re.split(r"[- /]", metric, maxsplit=1)[0]  # `GEdit-CN-Intersection G_O` -> GEdit
 
 
 def columns_of(rows: list[Row]) -> list[str]:
-    """Headline columns (sub-scores such as `GenEval/position` left out), each variant beside its default."""
-    return sorted({k for r in rows for k in r.values if "/" not in k}, key=_column_order)
+    """Headline columns (sub-scores such as `GenEval/position` left out) in the order of COLUMNS; a variant's
+    columns, and metrics not in COLUMNS (WISE-verified), follow their benchmark's, in the summaries' order."""
+    seen = list(dict.fromkeys(k for r in rows for k in r.values if "/" not in k))
+
+    def order(col: str) -> tuple[float, int]:
+        m = VARIANT.match(col)
+        base = m.group(1) if m else col
+        if base in COLUMNS:
+            return COLUMNS.index(base) + (0.5 if m else 0), seen.index(col)
+        family = [i for i, c in enumerate(COLUMNS) if _family(c) == _family(base)]
+        return (max(family) + 0.5 if family else len(COLUMNS)), seen.index(col)
+
+    return sorted(seen, key=order)
 
 
 def fmt(metric: str, value: float) -> str:

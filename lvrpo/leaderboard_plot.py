@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lvrpo.leaderboard import Row, best_of, cell_text, columns_of
+from lvrpo.leaderboard import Row, best_of, cell_text, columns_of, comparable
 from lvrpo.types import LvrpoError
 
 PER_ROW = 4  # panels per grid row: 16 columns in one row are too wide to read
@@ -30,13 +30,14 @@ def plot(rows: list[Row], out: Path, per_row: int = PER_ROW) -> None:
     """The chart of `figure` as a PNG (or any format matplotlib knows from the suffix)."""
     plt = pyplot()
     fig = figure(rows, per_row)
-    return fig
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 def figure(rows: list[Row], per_row: int = PER_ROW) -> Any:
     """Horizontal bars per column, best first, each value written on its bar; published bars grey, uncertain
     published numbers hatched with `?`, partial runs hatched with their coverage, the best comparable in bold."""
-    plt = pyplot()
+    plt = pyplot()  # the caller closes the figure
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
@@ -55,13 +56,12 @@ def figure(rows: list[Row], per_row: int = PER_ROW) -> Any:
     grid = fig.add_gridspec(nrows, ncols, height_ratios=heights)
     for i, (c, have) in enumerate(zip(cols, panels, strict=True)):
         ax = fig.add_subplot(grid[i // ncols, i % ncols])
-        marked = [c in r.uncertain or c in r.partial for r in have]
         bars = ax.barh(range(len(have)), [r.values[c] for r in have], height=0.75, edgecolor=EDGE, linewidth=0.4,
                        color=[PUBLISHED if r.published else RUN for r in have],
-                       hatch=["///" if m else None for m in marked])
+                       hatch=[None if comparable(r, c) else "///" for r in have])
         labels = ax.bar_label(bars, [cell_text(r, c) for r in have], padding=2, fontsize=LABEL_PT)
         for text, r in zip(labels, have, strict=True):
-            if r.values[c] == best[c] and c not in r.uncertain and c not in r.partial:
+            if comparable(r, c) and r.values[c] == best[c]:
                 text.set_fontweight("bold")
         ax.set_yticks(range(len(have)), [r.name for r in have], fontsize=LABEL_PT)
         for tick, r in zip(ax.get_yticklabels(), have, strict=True):
@@ -77,12 +77,11 @@ def figure(rows: list[Row], per_row: int = PER_ROW) -> Any:
         ax.set_axisbelow(True)
         ax.spines[["top", "right"]].set_visible(False)
         ax.spines["left"].set_bounds(len(have) - 0.5, -0.5)  # not down through a short panel's empty part
-    handles = [Patch(facecolor=RUN, edgecolor=EDGE, label="run"),
-               Patch(facecolor=PUBLISHED, edgecolor=EDGE, label="published")]
+    handles = [Patch(facecolor=color, edgecolor=EDGE, label=label) for color, label, pub in
+               ((RUN, "run", False), (PUBLISHED, "published", True)) if any(r.published is pub for r in rows)]
     if any(c in r.partial for r in rows for c in cols):
         handles.append(Patch(facecolor=RUN, edgecolor=EDGE, hatch="///", label="partial run (n=scored/total)"))
     if any(c in r.uncertain for r in rows for c in cols):
         handles.append(Patch(facecolor=PUBLISHED, edgecolor=EDGE, hatch="///", label="published, uncertain (?)"))
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=9, frameon=False)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    return fig

@@ -6,10 +6,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from lvrpo.data.fingerprint import data_fingerprint, input_digest, score_key
 from lvrpo.data.images import ImageError
 from lvrpo.evals.base import Adapter
 from lvrpo.models.base import Backend, SampleError
@@ -54,14 +56,21 @@ AUTO_BATCH = 16  # where `--batch-size auto` starts; it halves on out-of-memory
 
 
 def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: JsonlLog, *, batch_size: int | None,
-            bars: Bars) -> dict[str, Output]:
-    """Outputs for every sample, asking the model only for those not already in `log` (resume).
+            bars: Bars, notes: list[str] | None = None) -> dict[str, Output]:
+    """Outputs for every sample, asking the model only for those not already in `log` (resume). A stored
+    prediction counts only if it was made from the sample's current content (its `input` digest); one made from
+    other content is made again (and said in `notes`).
 
     `batch_size` None means auto: start at AUTO_BATCH and halve (reported once) whenever a batch runs out of memory.
     """
     base = log.path.parent  # image paths in the log are relative to it
-    done = {str(r["id"]): _resolved(Output.from_json(r), base) for r in log.read()}
+    digests = {s.id: input_digest(s, adapter.answer_columns) for s in samples}
+    stored = {str(r["id"]): r for r in log.read()}  # later lines win
+    done = {i: _resolved(Output.from_json(r), base) for i, r in stored.items() if r.get("input") == digests.get(i)}
     pending = [s for s in samples if s.id not in done]
+    if changed := sum(s.id in stored for s in pending):
+        (notes if notes is not None else []).append(f"{changed} samples changed since their prediction was made: "
+                                                    "predicted again")
     size, auto = batch_size or AUTO_BATCH, batch_size is None
     with bars.task(f"{adapter.spec} predict", len(samples), len(samples) - len(pending)) as advance:
         start = 0
@@ -78,10 +87,11 @@ def predict(adapter: Adapter, backend: Backend, samples: list[Sample], log: Json
                 size //= 2
                 _free_memory()
                 continue
-            log.append([o.to_json() for o in rows])
+            log.append([{**o.to_json(), "input": digests[o.id]} for o in rows])
             done.update((o.id, _resolved(o, base)) for o in rows)
             advance(len(batch))
             start += len(batch)
+    log.sync()
     return done
 
 
@@ -90,8 +100,8 @@ def _predict_batch(adapter: Adapter, backend: Backend, batch: list[Sample], base
     for s in batch:
         try:
             requests.append(adapter.request(s))
-        except ImageError as e:  # one unreadable image fails one sample, not the run
-            outputs[s.id] = Output(id=s.id, text="", error=str(e))
+        except ImageError as e:  # a defect of the benchmark data: that sample is unscored, the run goes on
+            outputs[s.id] = Output(id=s.id, text="", data_error=str(e))
     by_id = {s.id: s for s in batch}
     try:
         outputs.update(_ask(adapter, backend, requests, by_id, base) if requests else {})
@@ -136,25 +146,42 @@ def _resolved(out: Output, base: Path) -> Output:
 
 
 def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], ctx: Context, *,
-          log: JsonlLog | None = None, bars: Bars | None = None) -> list[Score]:
-    """Scores for the samples that have an output; those already in `log` are reused, new ones appended."""
-    done = {str(r["id"]): Score.from_json(r) for r in log.read()} if log else {}
+          log: JsonlLog | None = None, bars: Bars | None = None, notes: list[str] | None = None) -> list[Score]:
+    """Scores for the samples that have an output. A score stored in `log` is reused only when it was made from
+    the same row, prediction and scorer (its `key`) and is not unscored (those are retried); new ones appended."""
+    base = log.path.parent if log else None
+    scorer = f"{adapter.spec}@{adapter.scorer_version}"
+    keys = {s.id: score_key(s, outputs[s.id], scorer, base) for s in samples if s.id in outputs}
+    stored = {str(r["id"]): r for r in log.read()} if log else {}
+    done = {i: Score.from_json(r) for i, r in stored.items()
+            if r.get("key") == keys.get(i) and r.get("value") is not None}
     todo = [s for s in samples if s.id in outputs and s.id not in done]
+    if retried := sum(s.id in stored and stored[s.id].get("value") is None for s in todo):
+        (notes if notes is not None else []).append(f"{retried} samples unscored last time were scored again")
+    if changed := sum(s.id in stored and stored[s.id].get("value") is not None for s in todo):
+        (notes if notes is not None else []).append(f"{changed} samples whose data, prediction or scorer changed "
+                                                    "were re-scored")
     with (bars or Bars(quiet=True)).task(f"{adapter.spec} score", len(todo)) as advance:
         for s in todo:
             out = outputs[s.id]
-            sc = adapter.score(s, out, ctx)
-            if out.error:
-                sc.reason = f"model error: {out.error}; {sc.reason}"
+            if out.data_error:  # the benchmark's own data is defective: not the model's fault, not a wrong answer
+                sc = Score(id=s.id, value=None, reason=f"data error: {out.data_error}")
+            else:
+                sc = adapter.score(s, out, ctx)
+                if out.error:
+                    sc.reason = f"model error: {out.error}; {sc.reason}"
             done[s.id] = sc
             if log:
-                log.append([sc.to_json()])
+                log.append([{**sc.to_json(), "key": keys[s.id]}])
             advance(1)
+    if log:
+        log.sync()
     return [done[s.id] for s in samples if s.id in done]
 
 
 def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_unmatched: int = 0) -> Summary:
-    """The adapter's official aggregate over scored samples, with coverage and what was left out."""
+    """The adapter's official aggregate over scored samples, with coverage and what was left out: `n` counts
+    every data row (samples without a prediction included), `n_scored` those with a score."""
     scored = [s for s in scores if s.value is not None]
     if not adapter.local_score:
         summary = Summary(bench=adapter.spec, metrics={}, headline="",
@@ -166,7 +193,10 @@ def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_un
     else:
         summary = adapter.aggregate(scored)
     summary.bench = adapter.spec
-    summary.n, summary.n_scored = len(scores), len(scored)
+    summary.n, summary.n_scored = len(scores) + n_missing, len(scored)
+    if defects := sum(s.value is None and s.reason.startswith("data error") for s in scores):
+        summary.notes.append(f"{defects} samples have unreadable benchmark data (a data defect, not a model "
+                             "error): they are unscored")
     if adapter.local_score and len(scored) < len(scores):
         summary.notes.append("unscored: " + unscored_reasons(scores))
     if n_missing:
@@ -189,29 +219,40 @@ def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source
     """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there.
     With `predict_only`, stop after the predictions (None: nothing scored)."""
     samples = apply_limit(adapter.load(source, split), limit, adapter.group)
+    notes: list[str] = []
     outputs = predict(adapter, backend, samples, JsonlLog(bench_dir / "predictions.jsonl"),
-                      batch_size=batch_size, bars=bars)
+                      batch_size=batch_size, bars=bars, notes=notes)
     if predict_only:
         return None
-    return score_into(adapter, bench_dir, samples, outputs, ctx, bars=bars)
+    return score_into(adapter, bench_dir, samples, outputs, ctx, bars=bars, notes=notes)
 
 
-def stored_outputs(bench_dir: Path) -> dict[str, Output]:
-    """The predictions a run directory holds for one benchmark (image paths resolved)."""
+def stored_outputs(adapter: Adapter, bench_dir: Path, samples: list[Sample]) -> dict[str, Output]:
+    """The predictions a run directory holds for `samples`, made from their current content (paths resolved)."""
+    digests = {s.id: input_digest(s, adapter.answer_columns) for s in samples}
     return {str(r["id"]): _resolved(Output.from_json(r), bench_dir)
-            for r in JsonlLog(bench_dir / "predictions.jsonl").read()}
+            for r in JsonlLog(bench_dir / "predictions.jsonl").read() if r.get("input") == digests.get(str(r["id"]))}
 
 
 def score_into(adapter: Adapter, bench_dir: Path, samples: list[Sample], outputs: dict[str, Output], ctx: Context,
-               *, bars: Bars, fresh: bool = False) -> Summary:
+               *, bars: Bars, fresh: bool = False, notes: list[str] | None = None) -> Summary:
     """Score `outputs` into `bench_dir` (scores.jsonl, summary.json, artifacts); `fresh` drops stored scores."""
     log = JsonlLog(bench_dir / "scores.jsonl")
     if fresh:
         log.path.unlink(missing_ok=True)
-    scores = score(adapter, samples, outputs, ctx, log=log, bars=bars)
+    notes = [] if notes is None else notes
+    scores = score(adapter, samples, outputs, ctx, log=log, bars=bars, notes=notes)
     summary = summarize(adapter, scores, n_missing=sum(s.id not in outputs for s in samples))
+    summary.notes[:0] = notes
+    summary.data = data_facts(adapter, samples)
     write_results(adapter, bench_dir, scores, summary)
     return summary
+
+
+def data_facts(adapter: Adapter, samples: list[Sample]) -> dict[str, Any]:
+    """What a summary was computed on: the row count, a content fingerprint of the rows, the scorer version."""
+    return {"rows": len(samples), "fingerprint": data_fingerprint(samples),
+            "scorer": f"{adapter.spec}@{adapter.scorer_version}"}
 
 
 def write_results(adapter: Adapter, out_dir: Path, scores: list[Score], summary: Summary) -> None:

@@ -45,13 +45,19 @@ class JsonlLog:
         return rows
 
     def append(self, rows: list[dict[str, Any]]) -> None:
+        """Append and flush (a killed process loses nothing appended); `sync` makes it survive a power loss."""
         if not rows:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write("".join(dumps(row) + "\n" for row in rows))
             f.flush()
+
+    def sync(self) -> None:
+        """fsync the file: called once a phase (predict, score) of a benchmark is complete, not per line."""
+        if self.path.exists():
+            with self.path.open("rb") as f:
+                os.fsync(f.fileno())
 
     def _repair(self) -> None:
         data = self.path.read_bytes()
@@ -73,8 +79,10 @@ class RunStore:
     def open(self, config: dict[str, Any], info: dict[str, Any], overwrite: bool = False) -> None:
         """Create or resume the run. `config` decides identity; `info` (suite, benchmarks...) is recorded."""
         config = redact(config)
+        if self.root.exists() and not self.root.is_dir():
+            raise LvrpoError(f"--out {self.root}: is a file, not a run directory")
         if self.manifest_path.exists():
-            old = json.loads(self.manifest_path.read_text())
+            old = {} if overwrite else read_manifest(self.root, fix="pass --overwrite to start this run over")
             if overwrite:
                 shutil.rmtree(self.root)
             elif old.get("config") != config:
@@ -100,21 +108,39 @@ class RunStore:
         return d
 
 
-def read_manifest(root: Path) -> dict[str, Any]:
-    """A run directory's manifest, or one clear error when `root` is not a run directory."""
+def dumps(obj: Any, **kw: Any) -> str:
+    """JSON text that UTF-8 can always encode: readable non-ASCII text, but `\\uXXXX` escapes when a string holds
+    a lone surrogate (a model can emit one; it must be stored and scored, not crash the run)."""
+    text = json.dumps(obj, ensure_ascii=False, **kw)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, **kw)
+    return text
+
+
+def read_manifest(root: Path, fix: str = "") -> dict[str, Any]:
+    """A run directory's manifest, or one clear error when `root` is not a run directory or the manifest is
+    corrupt (empty, half-written, not a JSON object); `fix` says what the user can do about it."""
     path = root / "manifest.json"
     if not path.is_file():
         raise LvrpoError(f"{root}: not a run directory (no manifest.json)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise LvrpoError(f"{path}: unreadable manifest ({e})") from None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise LvrpoError(f"{path}: corrupt manifest ({type(e).__name__}){'; ' + fix if fix else ''}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config", {}), dict):
+        raise LvrpoError(f"{path}: corrupt manifest (not a JSON object with a config){'; ' + fix if fix else ''}")
+    return manifest
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write atomically: a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(dumps(obj, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())  # on disk before it replaces the old file: never an empty summary after a crash
     os.replace(tmp, path)
 
 

@@ -52,7 +52,8 @@ class Output:
     id: str
     text: str | None = None
     images: list[str] = field(default_factory=list)  # paths relative to the predictions file
-    error: str | None = None
+    error: str | None = None  # the model could not answer (scored as the benchmark scores a failed answer)
+    data_error: str | None = None  # the benchmark row itself is defective (unscored, never a wrong answer)
     extra: dict[str, Any] = field(default_factory=dict)  # other fields of a predictions line, kept as given
 
     def to_json(self) -> dict[str, Any]:
@@ -63,6 +64,8 @@ class Output:
             d["images"] = list(self.images)
         if self.error is not None:
             d["error"] = self.error
+        if self.data_error is not None:
+            d["data_error"] = self.data_error
         return d
 
     @classmethod
@@ -70,9 +73,10 @@ class Output:
         images = d.get("images")
         if images is None and d.get("image") is not None:
             images = [d["image"]]
-        extra = {k: v for k, v in d.items() if k not in ("id", "output", "image", "images", "error", "bench")}
+        extra = {k: v for k, v in d.items()
+                 if k not in ("id", "output", "image", "images", "error", "data_error", "bench", "input")}
         return cls(id=str(d["id"]), text=d.get("output"), images=list(images or []), error=d.get("error"),
-                   extra=extra)
+                   data_error=d.get("data_error"), extra=extra)
 
 
 @dataclass
@@ -109,6 +113,7 @@ class Summary:
     n: int = 0
     n_scored: int = 0
     notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # what was scored: rows, content fingerprint, scorer
 
     @property
     def coverage(self) -> float:

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import threading
+import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from lvrpo.evals.mme import MME
+from lvrpo.judges.base import JudgeError
+from lvrpo.judges.openai import OpenAIJudge
 from lvrpo.models import load_backend
 from lvrpo.models.base import BackendOptions
 from lvrpo.models.openai import OpenAIBackend
@@ -193,3 +196,100 @@ def test_the_key_is_never_described(monkeypatch):
         OpenAIBackend("m@http://127.0.0.1:1/v1", BackendOptions(extra={"api_key_env": "NOPE"}))
     with pytest.raises(LvrpoError, match="expected openai:MODEL"):
         load_backend("openai:@http://127.0.0.1:1/v1")
+
+
+# ---- keys: none for api.openai.com fails before any request; a refused key stops the run at once -----------
+
+NO_KEY = {"OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "LVRPO_JUDGE_API_KEY_ENV": ""}  # empty reads as unset
+
+
+def one_error(res) -> str:
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+class Refusing:
+    """Answers every POST with HTTP 401, counting them."""
+
+    def __init__(self):
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                outer.hits += 1
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                data = b'{"error": {"message": "Incorrect API key provided"}}'
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def refusing():
+    s = Refusing()
+    yield s
+    s.close()
+
+
+def test_no_key_for_the_openai_api_fails_before_any_request(tmp_path, monkeypatch):
+    data, preds = make_mme_fixture(tmp_path / "d", images_per_task=1)
+    t0 = time.monotonic()
+    line = one_error(run_cli("eval", "--model", "openai:gpt-4o", "--suite", "mme", "--data", str(data), "--out",
+                             str(tmp_path / "a"), env=NO_KEY, timeout=60))
+    assert "--model openai:gpt-4o: no API key for https://api.openai.com/v1: set OPENAI_API_KEY" in line
+    assert "api_key_env" in line
+    line = one_error(run_cli("eval", "--model", f"replay:{preds}", "--suite", "mme", "--data", str(data), "--judge",
+                             "openai:gpt-4o", "--out", str(tmp_path / "b"), env=NO_KEY, timeout=60))
+    assert "--judge openai:gpt-4o: no API key for https://api.openai.com/v1: set OPENAI_API_KEY" in line
+    assert "LVRPO_JUDGE_API_KEY_ENV" in line
+    assert time.monotonic() - t0 < 20  # a generous bound: ~23 s of retries each before
+    for name in NO_KEY:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(LvrpoError, match="no API key for https://api.openai.com/v1: set OPENAI_API_KEY"):
+        OpenAIJudge("gpt-4o").complete("q")  # a judge made in code: checked before its first request too
+    OpenAIBackend("m@http://127.0.0.1:1/v1", BackendOptions())  # another server may need no key: none is sent
+
+
+def test_a_refused_key_stops_the_run_at_once(refusing, tmp_path):
+    data, _ = make_mme_fixture(tmp_path / "d", images_per_task=1)
+    args = ("eval", "--model", f"openai:test@{refusing.url}", "--suite", "mme", "--data", str(data), "--batch-size",
+            "4", "--quiet")
+    line = one_error(run_cli(*args, "--out", str(tmp_path / "a"), env={**NO_KEY, "OPENAI_API_KEY": KEY}, timeout=60))
+    assert f"{refusing.url} refused the API key from OPENAI_API_KEY (HTTP 401" in line and KEY not in line
+    assert refusing.hits <= 4  # one batch at most, never retried
+    refusing.hits = 0
+    line = one_error(run_cli(*args, "--out", str(tmp_path / "b"), env=NO_KEY, timeout=60))
+    assert "answered HTTP 401" in line and "no API key was sent; set OPENAI_API_KEY" in line
+    assert refusing.hits <= 4
+
+
+def test_a_refused_judge_key_stops_the_run_at_once(refusing, tmp_path):
+    from tests.suite_fixtures import write_mmvet
+    from tests.util import write_jsonl
+
+    data, preds = write_mmvet(tmp_path)
+    line = one_error(run_cli("eval", "--model", f"replay:{write_jsonl(tmp_path / 'p.jsonl', preds)}", "--suite",
+                             "mmvet", "--data", str(data), "--judge", f"openai:j@{refusing.url}", "--quiet", "--out",
+                             str(tmp_path / "run"), env={**NO_KEY, "OPENAI_API_KEY": KEY,
+                                                         "LVRPO_CACHE_DIR": str(tmp_path / "cache")}, timeout=60))
+    assert f"judge openai:j: {refusing.url} refused the API key from OPENAI_API_KEY (HTTP 401" in line
+    assert refusing.hits == 1  # not once per sample
+    judge = OpenAIJudge("j", refusing.url, api_key=KEY, use_cache=False)
+    with pytest.raises(LvrpoError, match="refused the API key") as caught:
+        judge.complete_many(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
+    assert not isinstance(caught.value, JudgeError) and refusing.hits <= 1 + judge.client.max_concurrency

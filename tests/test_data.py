@@ -102,6 +102,7 @@ def test_hub_tries_the_official_id_then_the_moved_one(monkeypatch):
         return local
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("lvrpo.hub.ensure_hub", lambda *a, **k: True)  # the hub "answers" (tests/test_offline.py)
     samples = MME().load("hub", for_requests=False)
     assert calls == [("lmms-lab/MME", None, "test"), ("lmms-lab-encoder/MME", None, "test")]
     assert [s.id for s in samples] == ["0", "1"]
@@ -115,6 +116,7 @@ def test_hub_failure_lists_every_id_tried(monkeypatch):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr("lvrpo.hub.ensure_hub", lambda *a, **k: True)
     with pytest.raises(LvrpoError, match="lmms-lab/MME.*lmms-lab-encoder/MME"):
         MME().load("hub")
 
@@ -137,3 +139,24 @@ def test_data_uri_and_truncated_png(tmp_path):
     assert decode_image(uri).size == (5, 3)
     with pytest.raises(ImageError):
         decode_image(_png_bytes()[:40])
+
+
+def test_revision_reaches_load_dataset_and_the_run_identity(monkeypatch, tmp_path):
+    """`--revision REV` (or `hub@REV`) pins the hub dataset; it is part of what the run records."""
+    from lvrpo.cli import with_revision
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, **kw):
+        calls.append((path, kw.get("revision")))
+        return datasets.Dataset.from_list([ROW, {**ROW, "answer": "No"}])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr("lvrpo.hub.ensure_hub", lambda *a, **k: True)
+    MME().load("hub@abc123", for_requests=False)
+    MME().load("hub:me/mme@v2", for_requests=False)
+    assert calls == [("lmms-lab/MME", "abc123"), ("me/mme", "v2")]
+    assert with_revision("hub", "abc123") == "hub@abc123"
+    assert with_revision("mme=hub:me/mme,mmmu=/x.jsonl", "r1") == "mme=hub:me/mme@r1,mmmu=/x.jsonl"
+    with pytest.raises(LvrpoError, match="--revision"):
+        with_revision("hub", "a,b")

@@ -8,11 +8,11 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import lvrpo
 from tests.suite_fixtures import data_arg, understanding_fixture
@@ -23,7 +23,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # import name -> distribution, where they differ
 DIST_OF = {"PIL": "pillow", "yaml": "pyyaml", "cv2": "opencv-python-headless"}
 # optional pieces: import name -> the extra that provides it (imported lazily, with a clear error when missing)
-OPTIONAL = {"matplotlib": "plot", "cv2": "geneval", "vllm": "vllm"}
+OPTIONAL = {"matplotlib": "plot", "cv2": "geneval", "scipy": "geneval", "vllm": "vllm"}
 
 
 def _requirement_names(reqs: list[str]) -> set[str]:
@@ -147,7 +147,8 @@ def test_score_run_without_a_needed_judge_says_so(two_benches):
 
 def test_eval_on_a_judged_benchmark_without_judge_suggests_predict_only(two_benches):
     data, preds, root = two_benches
-    res = run_cli("eval", "--model", f"replay:{preds}", "--suite", "mme,mmvet", "--data", data, "--out", str(root / "r"))
+    res = run_cli("eval", "--model", f"replay:{preds}", "--suite", "mme,mmvet", "--data", data, "--out",
+                  str(root / "r"))
     assert res.returncode == 1 and "--predict-only" in res.stderr and "--judge" in res.stderr
 
 

@@ -313,7 +313,7 @@ def test_cli_score_against_http_judge(tmp_path):
                       env={"LVRPO_CACHE_DIR": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
-    assert (summary["n"], summary["n_scored"], summary["coverage"]) == (4, 3, 0.75)
+    assert (summary["n"], summary["n_scored"], summary["coverage"]) == (9, 3, round(3 / 9, 6))  # all EN rows
     # tasks present: background_change (4, 9, 6), color_alter (9, 1, 3), subject-add (0, 0, 0)
     assert summary["metrics"] == pytest.approx({"GEdit-EN G_SC": 13 / 3, "GEdit-EN G_PQ": 10 / 3,
                                                 "GEdit-EN G_O": 3.0}, abs=1e-12)

@@ -203,12 +203,15 @@ def test_garbage_body_is_a_failed_call(api, payload):
     assert judge(api).complete("q2") == "recovered" and api.hits == 2
 
 
-@pytest.mark.parametrize("status,hint", [(400, "HTTP 400"), (401, "OPENAI_API_KEY"), (404, "HTTP 404")])
-def test_client_errors_are_not_retried(api, status, hint):
+@pytest.mark.parametrize("status,hint,error", [(400, "HTTP 400", JudgeError), (404, "HTTP 404", JudgeError),
+                                               # a refused key stops the run (LvrpoError), instead of leaving
+                                               # every sample unscored one by one
+                                               (401, "OPENAI_API_KEY", LvrpoError)])
+def test_client_errors_are_not_retried(api, status, hint, error):
     api.behave = lambda n, body, h: (status, {}, b'{"error": {"message": "nope"}}', 0.0)
-    with pytest.raises(JudgeError, match=hint):
+    with pytest.raises(error, match=hint) as caught:
         judge(api).complete("q")
-    assert api.hits == 1
+    assert isinstance(caught.value, JudgeError) == (error is JudgeError) and api.hits == 1
 
 
 def test_connection_refused_is_retried_then_judge_error():

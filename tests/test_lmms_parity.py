@@ -36,6 +36,8 @@ from tests.lmms_helpers import (
 )
 from tests.test_mmmu import mc_row, open_row
 
+pytestmark = pytest.mark.lmms  # needs the `lmms` extra; .ci/run runs these after adding it
+
 
 @pytest.fixture(scope="module")
 def lmms():

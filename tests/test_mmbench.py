@@ -81,8 +81,9 @@ class StandInJudge(Judge):
     def __init__(self, replies):
         self.replies, self.calls = list(replies), []
 
-    def complete(self, prompt, images=None, *, max_tokens=512, temperature=0.0):
+    def complete(self, prompt, images=None, *, max_tokens=512, temperature=0.0, attempt=0):
         self.calls.append(prompt)
+        self.attempts = [*getattr(self, "attempts", []), attempt]
         reply = self.replies[min(len(self.calls), len(self.replies)) - 1]
         if isinstance(reply, Exception):
             raise reply
@@ -219,6 +220,25 @@ def test_garbage_then_good_reply_uses_the_retry():
     sc = get_adapter("mmbench").score(sample(mmb_row(5, ["cat", "dog"], "B")), Output(id="5", text="barks"),
                                       Context(judge=judge))
     assert (sc.value, sc.parsed, len(judge.calls)) == (1.0, "B", 2)
+    assert judge.attempts == [0, 1]
+
+
+def test_re_asks_through_the_cached_http_judge_are_fresh_calls(tmp_path, monkeypatch):
+    """With the real OpenAI-compatible client and its disk cache, try 2 must not be try 1's cached reply."""
+    from lvrpo.judges import make_judge
+    from tests.util import JudgeServer
+
+    monkeypatch.setenv("LVRPO_CACHE_DIR", str(tmp_path))
+    replies = iter(["I cannot tell", "The best match is B"])
+    with JudgeServer(lambda system, text, images, body: next(replies)) as server:
+        judge = make_judge(server.spec)
+        sc = get_adapter("mmbench").score(sample(mmb_row(5, ["cat", "dog"], "B")), Output(id="5", text="barks"),
+                                          Context(judge=judge))
+        assert (sc.value, sc.parsed, len(server.requests)) == (1.0, "B", 2)
+        # a rerun is answered from the cache: same score, no new call
+        again = get_adapter("mmbench").score(sample(mmb_row(5, ["cat", "dog"], "B")),
+                                             Output(id="5", text="barks"), Context(judge=make_judge(server.spec)))
+        assert again.parsed == "B" and len(server.requests) == 2
 
 
 # ---- CircularEval ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -12,7 +13,7 @@ from lvrpo.models.base import Backend, SampleError, explain_load_error
 from lvrpo.runner import AUTO_BATCH, Bars, predict
 from lvrpo.store import JsonlLog
 from lvrpo.types import LvrpoError
-from tests.util import make_mme_fixture
+from tests.util import make_mme_fixture, run_cli
 
 
 def _ckpt(tmp_path, name, files):
@@ -36,7 +37,7 @@ def test_backend_is_detected_from_the_checkpoint(tmp_path):
 
 
 def test_hub_ids_fail_clearly_offline():
-    with pytest.raises(LvrpoError, match="cannot resolve 'someone/some-model' on the HF hub"):
+    with pytest.raises(LvrpoError, match="someone/some-model: offline mode .* not in the local HF cache"):
         detect_backend("someone/some-model")
 
 
@@ -119,3 +120,67 @@ def test_a_sample_the_backend_cannot_run_fails_alone(tmp_path):
     assert out["3"].error == "processor cannot prepare request '3'" and out["3"].text == ""
     assert [out[str(i)].text for i in (0, 1, 2, 4, 5)] == ["no"] * 5
     assert all(out[str(i)].error is None for i in (0, 1, 2, 4, 5))
+
+
+# ---- capabilities come from the checkpoint's config, before any weights load ----------------------------------
+
+@pytest.fixture(scope="module")
+def weightless(tmp_path_factory):
+    """Tiny hf / text-to-image / editing checkpoints with every weights file removed: loading any would fail."""
+    from lvrpo.testing import tiny_llava
+    from lvrpo.testing.diffusion import tiny_instruct_pix2pix, tiny_sd3
+
+    root = tmp_path_factory.mktemp("weightless")
+    made = {"hf": tiny_llava(root / "llava"), "t2i": tiny_sd3(root / "sd3"),
+            "edit": tiny_instruct_pix2pix(root / "ip2p")}
+    for path in made.values():
+        for weights in path.rglob("*.safetensors"):
+            weights.unlink()
+    return {k: str(v) for k, v in made.items()}
+
+
+@pytest.mark.parametrize("ckpt,suite,message", [
+    ("hf", "geneval", "model backend 'hf' cannot do what the suite needs: generate (it can: understand)"),
+    ("t2i", "mme", "model backend 'diffusers' cannot do what the suite needs: understand (it can: generate)"),
+    ("t2i", "gedit", "model backend 'diffusers' cannot do what the suite needs: edit (it can: generate)"),
+    ("edit", "geneval", "model backend 'diffusers' cannot do what the suite needs: generate (it can: edit)"),
+])
+def test_the_suite_is_checked_before_the_weights_load(weightless, ckpt, suite, message, tmp_path):
+    judge = ["--judge", "openai:j@http://127.0.0.1:1/v1"] if suite == "gedit" else []  # gedit needs one (unused)
+    res = run_cli("eval", "--model", weightless[ckpt], "--suite", suite, *judge, "--out", str(tmp_path / "run"),
+                  timeout=120)
+    assert res.returncode == 1 and res.stderr.strip() == f"error: {message}", res.stderr  # not a weights error
+
+
+def test_capabilities_for_a_config():
+    from lvrpo.models.diffusers import DiffusersBackend
+    from lvrpo.models.hf import HFBackend
+    from lvrpo.models.janus import JanusBackend
+
+    assert DiffusersBackend.capabilities_for({"_class_name": "StableDiffusion3Pipeline"}) == {"generate"}
+    assert DiffusersBackend.capabilities_for({"_class_name": "FluxKontextPipeline"}) == {"generate", "edit"}
+    assert DiffusersBackend.capabilities_for({"_class_name": "QwenImageEditPipeline"}) == {"edit"}
+    assert DiffusersBackend.capabilities_for({"_class_name": "FluxFillPipeline"}) == set()
+    # custom pipeline code: only loading tells, so nothing is ruled out before (check_capabilities runs after)
+    assert DiffusersBackend.capabilities_for({"_class_name": "MyOwnPipeline"}) == {"generate", "edit"}
+    assert HFBackend.capabilities_for({"model_type": "llava"}) == {"understand"}
+    assert JanusBackend.capabilities_for({"model_type": "janus"}) == {"understand", "generate"}
+
+
+def test_load_backend_checks_needs_before_loading(weightless):
+    with pytest.raises(LvrpoError, match="'hf' cannot do what the suite needs: edit, generate"):
+        load_backend(weightless["hf"], needs={"understand", "generate", "edit"})
+    with pytest.raises(LvrpoError, match="'vllm' cannot do what the suite needs: generate"):
+        load_backend(weightless["hf"], backend="vllm", needs={"generate"})  # before vLLM is even imported
+
+
+def test_a_forced_backend_needs_no_detectable_checkpoint(tmp_path, monkeypatch):
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id": "0", "output": "yes"}\n')
+    assert load_backend(str(preds), backend="replay", needs={"understand"}).name == "replay"
+    assert load_backend("m@http://127.0.0.1:1/v1", backend="openai").name == "openai"
+    gguf = tmp_path / "model.gguf"  # vLLM takes a GGUF file, which has no config.json to detect from
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "vllm", None)  # so the backend stops at its import
+    with pytest.raises(LvrpoError, match="needs vLLM"):
+        load_backend(str(gguf), backend="vllm", needs={"understand"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from PIL import Image
@@ -97,8 +98,9 @@ def test_understanding_suite_run_directory_and_judge_calls(understanding_run):
     assert manifest["suite"] == "understanding" and manifest["benchmarks"] == UNDERSTANDING
     assert all(f"{b}=" in manifest["config"]["data"] for b in UNDERSTANDING)
     # ids repeat across benchmarks ("1" is in mmbench, mathvista, mme, mmvp): each got its own replayed answer
-    assert lines(run / "mmvp" / "predictions.jsonl")[1] == {"id": "2", "output": "Closed"}
-    assert lines(run / "mathvista" / "predictions.jsonl")[1] == {"id": "2", "output": "8"}
+    # (each stored prediction also carries `input`, the digest of the row it was made from)
+    assert lines(run / "mmvp" / "predictions.jsonl")[1] == {"id": "2", "output": "Closed", "input": ANY}
+    assert lines(run / "mathvista" / "predictions.jsonl")[1] == {"id": "2", "output": "8", "input": ANY}
     # only MM-Vet asked the judge (rules resolved every MMBench and MathVista answer), once per non-empty answer,
     # with the official settings (max 3 tokens, temperature 0)
     assert len(judge.requests) == 3

@@ -4,6 +4,7 @@ types, no crash — random weights, so no accuracy), masked crops, replay detect
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -202,3 +203,12 @@ def test_make_detector_errors(tmp_path):
     with pytest.raises(LvrpoError, match="colour classifier checkpoint not found"):
         (tmp_path / "d.json").write_text("{}")
         make_detector(f"replay:{tmp_path / 'd.json'},clip={tmp_path / 'noclip'}")
+
+
+def test_mask2former_without_opencv_says_which_extra(tiny, tmp_path, monkeypatch):
+    """GenEval's mmdet pipeline resizes with OpenCV; without it the detector refuses (no silent other resize)."""
+    detector, _ = tiny
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now raises ImportError
+    with pytest.raises(LvrpoError, match=r"pip install 'lvrpo\[geneval\]'"):
+        Mask2FormerDetector(detector.checkpoint, device="cpu")
+    assert detector.describe()["resize"] == "cv2"

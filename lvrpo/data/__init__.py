@@ -7,8 +7,9 @@ parquet/jsonl/json file, `--data world` is the bundled ShapesWorld generator.
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,10 @@ def load_samples(adapter: Adapter, source: str, split: str, *, for_requests: boo
     """
     if source == "world":
         raise LvrpoError("--data world: the ShapesWorld generator is not available yet")
-    if source == "hub" or source.startswith("hub:"):
-        ids = (source[4:],) if source.startswith("hub:") else adapter.hub_ids
-        rows, origin, columns, base_dir = _from_hub(adapter, ids, split)
+    hub, at, revision = source.partition("@")  # `hub@REV` / `hub:ID@REV`: a dataset revision (commit, tag)
+    if hub == "hub" or hub.startswith("hub:"):
+        ids = (hub[4:],) if hub.startswith("hub:") else adapter.hub_ids
+        rows, origin, columns, base_dir = _from_hub(adapter, ids, split, revision if at else None)
     else:
         path = Path(source)
         if not path.exists():
@@ -52,21 +54,34 @@ def _to_samples(adapter: Adapter, rows: Iterable[dict[str, Any]], columns: list[
         if sid in seen:
             raise LvrpoError(f"{adapter.name}: duplicate sample id {sid!r} in {origin}")
         seen.add(sid)
-        samples.append(Sample(id=sid, row=row, base_dir=base_dir))
+        samples.append(Sample(id=sid, row=adapter.normalise(dict(row), f"{origin}, row {i} (id {sid})"),
+                              base_dir=base_dir))
     return samples
 
 
-def _from_hub(adapter: Adapter, ids: tuple[str, ...], split: str):
+def _from_hub(adapter: Adapter, ids: tuple[str, ...], split: str, revision: str | None = None):
     import datasets
 
-    errors = []
+    from lvrpo.hub import HubUnavailable, ensure_hub
+
+    errors, unavailable = [], None
     for hub_id in ids:
         try:
-            ds = datasets.load_dataset(hub_id, adapter.hub_config, split=split)
-        except Exception as e:  # not found, gated, offline: try the next known id
+            ensure_hub(hub_id, f"{adapter.name} data", repo_type="dataset")  # no network: fail fast, or use the cache
+        except HubUnavailable as e:  # neither the hub nor the cache has it; a later (mirror) id may be cached
+            unavailable = unavailable or e
+            continue
+        try:
+            ds = datasets.load_dataset(hub_id, adapter.hub_config, split=split,
+                                       **({"revision": revision} if revision else {}))
+        except Exception as e:  # not found, gated: try the next known id
             errors.append(f"{hub_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             continue
-        return _dataset_rows(ds), f"hub {hub_id} ({split})", list(ds.column_names), None
+        return _dataset_rows(ds), f"hub {hub_id}{'@' + revision if revision else ''} ({split})", list(
+            ds.column_names), None
+    if unavailable and not errors:
+        raise unavailable
+    errors += [str(unavailable)] if unavailable else []
     raise LvrpoError(f"{adapter.name}: could not load split {split!r} from the hub; tried " + "; ".join(errors))
 
 
@@ -87,7 +102,7 @@ def _from_path(path: Path, split: str) -> tuple[list[dict[str, Any]], list[str]]
         try:
             ds = datasets.load_from_disk(str(path))
         except Exception as e:
-            raise LvrpoError(f"--data {path}: not a directory saved with save_to_disk ({e})") from None
+            raise LvrpoError(f"--data {path}: not a directory saved with save_to_disk ({_first_line(e)})") from None
         if isinstance(ds, datasets.DatasetDict):
             if split not in ds:
                 raise LvrpoError(f"--data {path}: no split {split!r} (has {', '.join(ds)})")
@@ -95,30 +110,100 @@ def _from_path(path: Path, split: str) -> tuple[list[dict[str, Any]], list[str]]
         return _dataset_rows(ds), list(ds.column_names)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        return table.to_pylist(), list(table.column_names)
-    if suffix in (".jsonl", ".json"):
+        rows, columns = _read_parquet(path)
+    elif suffix in (".jsonl", ".json"):
         rows = _read_json_rows(path)
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        return rows, columns
-    raise LvrpoError(f"--data {path}: unsupported file type {suffix!r} (use a save_to_disk dir, .parquet or .jsonl)")
+    else:
+        raise LvrpoError(f"--data {path}: unsupported file type {suffix!r} (use a save_to_disk dir, .parquet or "
+                         ".jsonl)")
+    if not rows:
+        raise LvrpoError(f"{path}: holds no rows")
+    return rows, columns
+
+
+MAX_DEPTH = 100  # JSON nesting a row may have: far above any benchmark's, far below Python's recursion limit
+
+
+def _read_parquet(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        return table.to_pylist(), list(table.column_names)
+    except (pa.ArrowException, OSError, ValueError, OverflowError) as e:  # a CSV renamed, a truncated file, ...
+        raise LvrpoError(f"{path}: not a readable parquet file ({_first_line(e)})") from None
 
 
 def _read_json_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        rows = json.loads(text)
+    """A .json array of objects, or JSONL (one object per line); LvrpoError naming file and line or item."""
+    data = read_bytes(path)
+    if path.suffix.lower() == ".json" and data.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"["):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise LvrpoError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+        items = [(f"{path}: item {i}", row) for i, row in enumerate(loads(text, path))]
     else:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise LvrpoError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-    if not all(isinstance(r, dict) for r in rows):
-        raise LvrpoError(f"{path}: every row must be a JSON object")
-    return rows
+        items = [(f"{path}:{n}", row) for n, row in json_lines(path)]
+    for where, row in items:
+        if not isinstance(row, dict):
+            raise LvrpoError(f"{where}: every row must be a JSON object, found {json_type(row)}")
+    return [row for _, row in items]
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:  # unreadable (permissions, a directory, an I/O error)
+        raise LvrpoError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSONL file, or an LvrpoError naming file and line.
+
+    Only "\\n" ends a line: JSON strings may hold U+2028 and the like, which `str.splitlines` would split at.
+    """
+    for n, raw in enumerate(read_bytes(path).split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")  # a BOM, as Windows editors write, is no error
+        except UnicodeDecodeError as e:
+            raise LvrpoError(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the "
+                             "line)") from None
+        if line.strip():
+            yield n, loads(line, path, n)
+
+
+def loads(text: str, path: Path, line: int | None = None) -> Any:
+    """`json.loads` of `path`'s text (or of its line `line`), every failure an LvrpoError naming file and line."""
+    where = f"{path}:{line}" if line else str(path)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LvrpoError(f"{path}:{line or e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:  # the C decoder recurses per bracket: "[" * 100000
+        raise LvrpoError(f"{where}: JSON nested too deeply (over {MAX_DEPTH} levels)") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise LvrpoError(f"{where}: not valid JSON ({_first_line(e).split(':')[0]})") from None
+    # Nesting that still decodes would only recurse later (copying, writing); check without recursing.
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        stack = [(value, 1)]
+        while stack:
+            v, depth = stack.pop()
+            if isinstance(v, (dict, list)):
+                if depth > MAX_DEPTH:
+                    raise LvrpoError(f"{where}: JSON nested too deeply (over {MAX_DEPTH} levels)")
+                stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return value
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ def decode_image(value: Any, base_dir: Path | None = None, where: str = "image")
         path = Path(value)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+            # a relative path names a file inside the data folder: `../../etc/passwd` is refused (checked on the
+            # path as written, so a folder that is a symlink to the images elsewhere still works)
+            if not Path(os.path.normpath(path)).is_relative_to(os.path.normpath(base_dir)):
+                raise ImageError(f"{where}: image path {value!r} points outside the data folder {base_dir}")
         if not path.is_file():
             raise ImageError(f"{where}: image file not found: {path}")
         return _open(path, where)

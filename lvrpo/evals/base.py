@@ -26,6 +26,10 @@ class Adapter:
     id_column: str | None = None  # the official unique id column; None: the row index
     columns: tuple[str, ...] = ()  # needed to score
     request_columns: tuple[str, ...] = ()  # needed only to build requests (images)
+    # gold-only columns: when only these change, stored predictions stay valid and are re-scored (any other
+    # change re-predicts the sample; see lvrpo/data/fingerprint.py)
+    answer_columns: tuple[str, ...] = ()
+    scorer_version: str = "1"  # bump when the scoring rules change: stored scores are then recomputed
     variants: tuple[str, ...] = ()
     needs_judge: bool = False
     needs_detector: bool = False  # GenEval-style checks: ctx.detector / ctx.color_classifier from --detector
@@ -50,6 +54,11 @@ class Adapter:
         if split not in self.splits:
             raise LvrpoError(f"{self.name}: unknown split {split!r} (valid splits: {', '.join(self.splits)})")
         return load_samples(self, source, split, for_requests=for_requests)
+
+    def normalise(self, row: dict[str, Any], where: str) -> dict[str, Any]:
+        """The row with its cells in the types the official data has (e.g. a stringified list made a list), or an
+        LvrpoError (see `bad_cell`) for a value the official data cannot have. Called once per loaded row."""
+        return row
 
     def group(self, sample: Sample) -> str | None:
         """Samples that are only meaningful together (an image's question pair); `--limit` keeps groups whole."""
@@ -97,6 +106,32 @@ def write_images(images: list[Image.Image], out_dir: Path, paths: list[Path | st
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         img.save(out_dir / rel)
     return [str(rel) for rel in paths]
+
+
+def bad_cell(bench: str, column: str, where: str, value: Any, expected: str) -> LvrpoError:
+    """One line naming benchmark, column, row and the type found, for a cell the official data cannot hold."""
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return LvrpoError(f"{bench}: column {column!r} in {where}: expected {expected}, found {type(value).__name__} "
+                      f"{shown}")
+
+
+def literal_list(bench: str, column: str, where: str, value: Any) -> list | None:
+    """A list cell that may come stringified (`"['a', 'b']"`, as HF parquet exports store it): read it with
+    `ast.literal_eval` (a literal parser, never `eval`). None and "" stay None."""
+    import ast
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
+            raise bad_cell(bench, column, where, value, "a list") from None
+    if hasattr(value, "tolist"):  # numpy arrays from parquet
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise bad_cell(bench, column, where, value, "a list")
+    return list(value)
 
 
 def mean(values: list[float]) -> float:

@@ -204,6 +204,7 @@ class GenEval(Adapter):
     splits = ("test",)
     default_split = "test"
     columns = ("tag", "include", "prompt")
+    answer_columns = ("tag", "include", "exclude")
     variants = ("n4",)  # any nK (1 ≤ K ≤ 64) is accepted: K images per prompt
     needs_detector = True
     require_complete = True  # the official scorer asserts all 553 prompts × 4 images

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lvrpo.evals.base import Adapter
+from lvrpo.evals.base import Adapter, bad_cell, literal_list
 from lvrpo.judges.base import JudgeError
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
 
@@ -55,6 +55,8 @@ DEMO_PROMPT = "\n\n".join([
 ])
 
 # Keys of the official scores_*.json breakdowns, in its order (calculate_score.py, `target_keys`).
+QUESTION_TYPES = ("multi_choice", "free_form")
+ANSWER_TYPES = ("integer", "float", "text", "list")
 BREAKDOWN_KEYS = ("question_type", "answer_type", "language", "source", "category", "task", "context", "grade",
                   "skills")
 METADATA_KEYS = ("language", "source", "category", "task", "context", "grade", "skills")
@@ -215,6 +217,7 @@ class MathVista(Adapter):
     id_column = "pid"
     columns = ("question", "choices", "unit", "precision", "answer", "question_type", "answer_type", "metadata")
     request_columns = ("decoded_image",)
+    answer_columns = ("answer",)
     needs_judge = False  # the judge (LLM extractor) is used when given; rules alone otherwise
 
     def load(self, source: str, split: str | None = None, *, for_requests: bool = True) -> list[Sample]:
@@ -222,6 +225,35 @@ class MathVista(Adapter):
         # test: answers are hidden, predictions go to the official submission file instead of a score
         self.local_score = (split or self.default_split) != "test"
         return samples
+
+    def normalise(self, row: dict, where: str) -> dict:
+        """The HF schema's types: `choices` a list of strings (stringified lists are read as literals), `answer`
+        a string (ints and floats as the official text writes them; None on the hidden test split), `precision` a
+        number or None, and the official question/answer types."""
+        for column, valid in (("question_type", QUESTION_TYPES), ("answer_type", ANSWER_TYPES)):
+            if row.get(column) not in valid:
+                raise bad_cell(self.name, column, where, row.get(column), " or ".join(map(repr, valid)))
+        choices = literal_list(self.name, "choices", where, row.get("choices"))
+        if choices is not None and not all(isinstance(c, (str, int, float)) and not isinstance(c, bool)
+                                           for c in choices):
+            raise bad_cell(self.name, "choices", where, row.get("choices"), "a list of strings")
+        row["choices"] = None if choices is None else [str(c) for c in choices]
+        answer = row.get("answer")
+        if isinstance(answer, bool) or not isinstance(answer, (str, int, float, type(None))):
+            raise bad_cell(self.name, "answer", where, answer, "a string")
+        if isinstance(answer, float) and answer.is_integer() and row["answer_type"] == "integer":
+            answer = int(answer)
+        row["answer"] = answer if answer is None or isinstance(answer, str) else str(answer)
+        precision = row.get("precision")
+        if isinstance(precision, str) and precision.strip():
+            try:
+                precision = float(precision)
+            except ValueError:
+                raise bad_cell(self.name, "precision", where, precision, "a number") from None
+        if isinstance(precision, bool) or not isinstance(precision, (int, float, type(None), str)):
+            raise bad_cell(self.name, "precision", where, precision, "a number")
+        row["precision"] = None if isinstance(precision, str) else precision
+        return row
 
     def request(self, sample: Sample) -> Request:
         # 512 new tokens: the official generate_response.py default for local models

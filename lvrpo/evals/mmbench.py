@@ -167,6 +167,7 @@ class MMBench(Adapter):
     id_column = "index"
     columns = ("index", "question", "answer", "category", "L2-category")
     request_columns = ("image",)
+    answer_columns = ("answer", "category", "L2-category")
 
     def __init__(self, variant: str | None = None):
         super().__init__(variant)
@@ -240,9 +241,9 @@ class MMBench(Adapter):
     def _ask_judge(self, judge: Judge, question: str, options: dict[str, str], text: str) -> tuple[str | None, str]:
         """(letter, last reply or error): up to 3 calls, each reply read with the prefetch rules ("E" included)."""
         prompt, last = judge_prompt(question, options, text), ""
-        for _ in range(JUDGE_TRIES):
-            try:
-                reply = judge.complete(prompt, None, max_tokens=256)
+        for attempt in range(JUDGE_TRIES):
+            try:  # `attempt` makes each try a fresh call (and its own cache entry), not the first reply again
+                reply = judge.complete(prompt, None, max_tokens=256, attempt=attempt)
             except JudgeError as e:  # the official loop counts a failed call as a used try
                 last = f"judge error: {e}"
                 continue

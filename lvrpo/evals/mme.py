@@ -6,7 +6,7 @@ branch Evaluation) and the HF dataset `lmms-lab/MME`; see specs/understanding-be
 
 from __future__ import annotations
 
-from lvrpo.evals.base import Adapter, fields_of
+from lvrpo.evals.base import Adapter, bad_cell, fields_of
 from lvrpo.types import Context, Output, Request, Sample, Score, Summary
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
@@ -45,6 +45,13 @@ class MME(Adapter):
     id_column = None  # no unique column: the row index is the id
     columns = ("question_id", "question", "answer", "category")
     request_columns = ("image",)
+    answer_columns = ("answer", "category")
+
+    def normalise(self, row: dict, where: str) -> dict:
+        answer = row.get("answer")
+        if not isinstance(answer, str) or answer.strip().lower() not in ("yes", "no"):
+            raise bad_cell(self.name, "answer", where, answer, "the string 'Yes' or 'No'")
+        return row
 
     def group(self, sample: Sample) -> str:
         return str(sample.row["question_id"])  # the image path, shared by its two questions

@@ -210,6 +210,7 @@ class MMMU(Adapter):
     id_column = "id"
     columns = ("question_type", "options", "answer")
     request_columns = ("question",)
+    answer_columns = ("answer",)
 
     def __init__(self, variant: str | None = None):
         super().__init__(variant)

@@ -96,6 +96,7 @@ class MMVet(Adapter):
     id_column = "question_id"  # "v1_0".."v1_217", the keys of the official result files
     columns = ("question_id", "question", "answer", "capability")
     request_columns = ("image",)
+    answer_columns = ("answer", "capability")
     needs_judge = True
 
     def request(self, sample: Sample) -> Request:

@@ -106,6 +106,7 @@ class MMVP(Adapter):
     id_column = "Index"
     columns = ("Index", "Question", "Options", "Correct Answer")
     request_columns = ("image",)
+    answer_columns = ("Correct Answer",)
 
     def group(self, sample: Sample) -> str:
         return str((_index(sample.row) - 1) // 2)  # rows (1,2), (3,4), ...: the two images of one pair

@@ -167,6 +167,7 @@ class WISE(Adapter):
     default_split = "test"
     id_column = "prompt_id"
     columns = COLUMNS
+    answer_columns = ("Explanation", "Category", "Subcategory")  # the judge reads them, the model does not
     variants = ("legacy", "verified")
     needs_judge = True
 

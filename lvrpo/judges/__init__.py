@@ -26,6 +26,10 @@ def check_judge_spec(spec: str | None) -> str | None:
     kind, _, rest = spec.partition(":")
     if kind not in KINDS or not rest:
         raise LvrpoError(f"--judge {spec!r}: expected openai:MODEL[@BASE_URL] or hf:PATH")
+    if kind == "openai":  # a missing key fails here, before the model runs, not at the first judge call
+        from lvrpo.judges.openai import check_openai_spec
+
+        check_openai_spec(rest)
     return spec
 
 

@@ -35,7 +35,7 @@ def image_digest(image: Image.Image) -> str:
 def cache_key(**parts: Any) -> str:
     """SHA-256 of the parts as canonical JSON (images already reduced to their digests)."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()  # any string a model returns
 
 
 class ReplyCache:
@@ -61,7 +61,7 @@ class ReplyCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({**about, "reply": reply}, f, ensure_ascii=False)
+                json.dump({**about, "reply": reply}, f)  # ASCII escapes: any reply, lone surrogates too
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk costs a repeat call later, not this run

@@ -1,6 +1,8 @@
 """`openai:MODEL[@BASE_URL]`: any OpenAI-compatible chat-completions endpoint as judge (GPT-4o, vLLM, ...).
 
-Key: `OPENAI_API_KEY`, or the variable named in `LVRPO_JUDGE_API_KEY_ENV`; none is sent when neither is set.
+Key: `OPENAI_API_KEY`, or the variable named in `LVRPO_JUDGE_API_KEY_ENV`; none is sent when neither is set, except
+to api.openai.com itself (`check_openai_spec` fails before any model work). A refused key (HTTP 401/403) stops the
+run: no later call could succeed, and an unscored sample would stay unscored on resume.
 Base URL: the one after `@`, else `OPENAI_BASE_URL`, else https://api.openai.com/v1.
 Concurrency of `complete_many`: `LVRPO_JUDGE_CONCURRENCY` (default 8). Replies are cached (see cache.py).
 """
@@ -13,12 +15,17 @@ from collections.abc import Sequence
 from PIL import Image
 
 from lvrpo.http import (
+    KEY_ENV_VAR,
     ApiError,
+    AuthError,
     ChatClient,
     RetryPolicy,
+    api_key_var,
     chat_body,
     map_bounded,
+    normalize_base_url,
     redact_url,
+    require_key,
     resolve_api_key,
     user_message,
 )
@@ -27,6 +34,7 @@ from lvrpo.judges.cache import ReplyCache, cache_key, image_digest
 from lvrpo.types import LvrpoError
 
 Item = str | tuple[str, Sequence[Image.Image] | None]
+KEY_HELP = f" (or name the variable that holds it in {KEY_ENV_VAR})"
 
 
 class OpenAIJudge(Judge):
@@ -45,7 +53,8 @@ class OpenAIJudge(Judge):
             max_concurrency = int(raw)
         key = api_key if api_key is not None else resolve_api_key()
         self.client = ChatClient(base_url, api_key=key, connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                 retry=retry, max_concurrency=max_concurrency)
+                                 retry=retry, max_concurrency=max_concurrency, key_var=api_key_var(),
+                                 key_help=KEY_HELP)
         self.base_url = self.client.base_url
         self.name = f"openai:{model}"
         self.cache = (cache or ReplyCache()) if use_cache else None
@@ -74,6 +83,8 @@ class OpenAIJudge(Judge):
                 **(extra_body or {})}
         try:
             reply = self.client.complete(body)
+        except AuthError as e:  # not a JudgeError: that would only mark this sample unscored, and the next, ...
+            raise LvrpoError(f"judge {self.name}: {e}") from None
         except ApiError as e:
             raise JudgeError(f"judge {self.name}: {e}") from None  # no chained request (it holds headers)
         if self.cache is not None:
@@ -89,6 +100,14 @@ class OpenAIJudge(Judge):
             return self.complete(prompt, list(images or []), max_tokens=max_tokens, **kwargs)
 
         return map_bounded(one, items, self.client.max_concurrency, catch=JudgeError)
+
+
+def check_openai_spec(rest: str) -> None:
+    """`MODEL[@BASE_URL]` names a model, an http(s) URL, and a key where the URL needs one (api.openai.com)."""
+    model, base_url = parse_openai_spec(rest)
+    if not model:
+        raise LvrpoError(f"--judge openai:{redact_url(rest)}: expected openai:MODEL[@BASE_URL]")
+    require_key(f"--judge openai:{model}", normalize_base_url(base_url), resolve_api_key(), api_key_var(), KEY_HELP)
 
 
 def parse_openai_spec(rest: str) -> tuple[str, str | None]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -27,6 +29,14 @@ class BackendOptions:
     attn_implementation: str | None = None
     trust_remote_code: bool = False  # only when the user asks
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def check_model_args(backend: str, extra: Mapping[str, str], valid: Iterable[str]) -> None:
+    """Reject `--model-args` keys the backend does not take (a typo must not silently fall back to a default)."""
+    valid = list(valid)
+    unknown = sorted(set(extra) - set(valid))
+    if unknown:
+        raise LvrpoError(f"{backend}: unknown --model-args {', '.join(unknown)} (valid: {', '.join(valid)})")
 
 
 def resolve_device(device: str) -> str:
@@ -58,6 +68,18 @@ def request_seed(r: Request) -> int:
     return int(r.seed) if r.seed is not None else torch.initial_seed() % 2**62
 
 
+def template_digest(processor: Any) -> str | None:
+    """sha256 (16 hex) of the chat template that renders every prompt: part of the run's identity, so a
+    checkpoint whose template changed is not resumed as if it were the same model."""
+    import hashlib
+
+    template = getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None),
+                                                                   "chat_template", None)
+    if not isinstance(template, str):
+        return None
+    return hashlib.sha256(template.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def explain_load_error(path: str, error: Exception) -> LvrpoError:
     """A loading failure turned into one clear line naming the checkpoint file at fault when it can be found."""
     local = Path(path)
@@ -83,6 +105,12 @@ class Backend:
 
     name: str = ""
     capabilities: frozenset[Kind] = frozenset()
+
+    @classmethod
+    def capabilities_for(cls, config: dict) -> frozenset[Kind]:
+        """What the backend will be able to do with the checkpoint whose `config.json` / `model_index.json` is
+        `config` ({} for none), known before anything is loaded; a superset when only loading can tell."""
+        return cls.capabilities
 
     def understand(self, requests: list[Request]) -> list[str]:
         """One answer per request (greedy unless the request says otherwise)."""

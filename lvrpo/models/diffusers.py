@@ -28,10 +28,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lvrpo.hub import offline_mode
 from lvrpo.models.base import (
     Backend,
     BackendOptions,
     SampleError,
+    check_model_args,
     explain_load_error,
     request_seed,
     resolve_device,
@@ -70,22 +72,31 @@ class DiffusersBackend(Backend):
 
     name = "diffusers"
 
+    @classmethod
+    def capabilities_for(cls, config: dict) -> frozenset[Kind]:
+        """From the pipeline class `model_index.json` names (`_class_name`), without loading it. A class diffusers
+        does not have (custom pipeline code) could do either: only loading it tells."""
+        import diffusers
+
+        try:
+            pipeline = getattr(diffusers, config.get("_class_name") or "", None)
+        except Exception:  # a pipeline whose optional dependency is missing: loading will say which
+            pipeline = None
+        return pipeline_capabilities(pipeline) if isinstance(pipeline, type) else frozenset({"generate", "edit"})
+
     def __init__(self, model: str, options: BackendOptions):
         from diffusers import DiffusionPipeline
 
+        check_model_args(self.name, options.extra, [*SETTINGS, "cpu_offload"])
         extra = dict(options.extra)
         offload = flag(extra.pop("cpu_offload", None), False, "cpu_offload")
-        unknown = sorted(set(extra) - set(SETTINGS))
-        if unknown:
-            raise LvrpoError(f"diffusers: unknown --model-args {', '.join(unknown)} "
-                             f"(valid: {', '.join([*SETTINGS, 'cpu_offload'])})")
         self.user = {k: _convert(k, v) for k, v in extra.items()}
         self.model_id, self.device = model, resolve_device(options.device)
         self.dtype = resolve_dtype(options.dtype, self.device)
         if offload and not self.device.startswith("cuda"):
             raise LvrpoError("diffusers: cpu_offload=1 needs a GPU (it moves each module to the GPU when it runs)")
         try:
-            self.pipe = DiffusionPipeline.from_pretrained(model, dtype=self.dtype,
+            self.pipe = DiffusionPipeline.from_pretrained(model, dtype=self.dtype, local_files_only=offline_mode(),
                                                           trust_remote_code=options.trust_remote_code)
         except Exception as e:
             raise (_missing_weights(model) or explain_load_error(model, e)) from e

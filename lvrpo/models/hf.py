@@ -13,9 +13,21 @@ from typing import Any
 
 from PIL import Image
 
-from lvrpo.models.base import Backend, BackendOptions, SampleError, explain_load_error, resolve_device, resolve_dtype
+from lvrpo.hub import offline_mode
+from lvrpo.models.base import (
+    Backend,
+    BackendOptions,
+    SampleError,
+    check_model_args,
+    explain_load_error,
+    resolve_device,
+    resolve_dtype,
+    template_digest,
+)
 from lvrpo.models.prompting import finish, flag, number, render
 from lvrpo.types import LvrpoError, Request
+
+MODEL_ARGS = ("interleave", "temperature", "top_p", "device_map")
 
 
 class HFBackend(Backend):
@@ -29,6 +41,7 @@ class HFBackend(Backend):
 
         options = options or BackendOptions()
         extra = options.extra
+        check_model_args(self.name, extra, MODEL_ARGS)
         self.path = model
         self.interleave = flag(extra.get("interleave"), True, "interleave")
         self.temperature = number(extra.get("temperature"), 0.0, "temperature")
@@ -49,7 +62,7 @@ class HFBackend(Backend):
 
     def describe(self) -> dict:
         return {"backend": self.name, "architecture": type(self.model).__name__, "interleave": self.interleave,
-                "generation": self._sampling()}
+                "generation": self._sampling(), "chat_template": template_digest(self.processor)}
 
     def _sampling(self) -> dict[str, Any]:
         if self.temperature > 0:
@@ -103,13 +116,16 @@ def _load(path: str, options: BackendOptions, dtype, device_map: str | None):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     dtype_key = "dtype" if _version(transformers.__version__) >= (4, 56) else "torch_dtype"  # renamed in 4.56
-    kwargs: dict[str, Any] = {dtype_key: dtype, "trust_remote_code": options.trust_remote_code}
+    offline = offline_mode()  # set by lvrpo.hub when the hub cannot be reached: the cached copy, no retries
+    kwargs: dict[str, Any] = {dtype_key: dtype, "trust_remote_code": options.trust_remote_code,
+                              "local_files_only": offline}
     if options.attn_implementation:
         kwargs["attn_implementation"] = options.attn_implementation
     if device_map:
         kwargs["device_map"] = device_map
     try:
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=options.trust_remote_code)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=options.trust_remote_code,
+                                                  local_files_only=offline)
         model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
     except LvrpoError:
         raise

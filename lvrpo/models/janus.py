@@ -22,7 +22,17 @@ import torch
 from PIL import Image
 from transformers import GenerationMixin, LogitsProcessor, LogitsProcessorList
 
-from lvrpo.models.base import Backend, BackendOptions, explain_load_error, request_seed, resolve_device, resolve_dtype
+from lvrpo.hub import offline_mode
+from lvrpo.models.base import (
+    Backend,
+    BackendOptions,
+    check_model_args,
+    explain_load_error,
+    request_seed,
+    resolve_device,
+    resolve_dtype,
+    template_digest,
+)
 from lvrpo.models.prompting import finish, render
 from lvrpo.types import LvrpoError, Request
 
@@ -149,19 +159,18 @@ class JanusBackend(Backend):
     def __init__(self, model: str, options: BackendOptions):
         from transformers import AutoProcessor, JanusForConditionalGeneration
 
-        unknown = sorted(set(options.extra) - set(DEFAULTS))
-        if unknown:
-            raise LvrpoError(f"janus: unknown --model-args {', '.join(unknown)} (valid: {', '.join(DEFAULTS)})")
+        check_model_args(self.name, options.extra, DEFAULTS)
         self.user = {k: _number(v, k) for k, v in options.extra.items()}
         self.model_id, self.device = model, resolve_device(options.device)
         self.dtype = resolve_dtype(options.dtype, self.device)
         kwargs: dict[str, Any] = {"dtype": self.dtype, "device_map": self.device,  # load straight onto the device
-                                  "trust_remote_code": options.trust_remote_code}
+                                  "trust_remote_code": options.trust_remote_code, "local_files_only": offline_mode()}
         if options.attn_implementation:
             kwargs["attn_implementation"] = options.attn_implementation
         try:
             self.model = JanusForConditionalGeneration.from_pretrained(model, **kwargs).eval()
-            self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=options.trust_remote_code)
+            self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=options.trust_remote_code,
+                                                           local_files_only=kwargs["local_files_only"])
         except Exception as e:
             raise explain_load_error(model, e) from e
         self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at the right end
@@ -219,7 +228,7 @@ class JanusBackend(Backend):
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "device": self.device, "dtype": str(self.dtype),
-                **DEFAULTS, **self.user}
+                "chat_template": template_digest(self.processor), **DEFAULTS, **self.user}
 
 
 def _number(value: Any, key: str) -> float:

@@ -8,6 +8,8 @@
 
 Key: the variable named by `--model-args api_key_env=NAME`, else as the judges (`OPENAI_API_KEY`, or the variable
 named in `LVRPO_JUDGE_API_KEY_ENV`); it is held in memory only, never written (describe() has model + redacted URL).
+No key for api.openai.com fails before any request; other servers are sent none. A refused key (HTTP 401/403)
+stops the run at once, never retried.
 Retries, backoff, timeouts and concurrency are lvrpo/http.py's, shared with the judges (chat completions only:
 images calls are single attempts until http.py offers a generic retrying POST). `--model-args`: `max_concurrency`
 (8; requests of one batch in flight at once, so pair it with `--batch-size`), `timeout` (read timeout, 120 s),
@@ -26,17 +28,24 @@ from PIL import Image
 
 from lvrpo.http import (
     ApiError,
+    AuthError,
     ChatClient,
     RetryPolicy,
+    api_key_var,
     chat_body,
     image_data_uri,
     map_bounded,
+    normalize_base_url,
     redact_url,
+    require_key,
     resolve_api_key,
 )
-from lvrpo.models.base import Backend, BackendOptions
+from lvrpo.models.base import Backend, BackendOptions, check_model_args
 from lvrpo.models.prompting import finish, flag, layout, number
 from lvrpo.types import LvrpoError, Request
+
+MODEL_ARGS = ("max_concurrency", "timeout", "max_retries", "api_key_env", "interleave", "size", "response_format")
+KEY_HELP = " (or --model-args api_key_env=NAME to read it from another variable)"
 
 
 class OpenAIBackend(Backend):
@@ -48,17 +57,22 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, options: BackendOptions | None = None):
         options = options or BackendOptions()
         extra = options.extra
+        check_model_args(self.name, extra, MODEL_ARGS)
         name, _, url = model.partition("@")  # the first "@": a URL may hold one (user@host)
         self.model = name.strip()
         if not self.model:
             raise LvrpoError(f"--model openai:{redact_url(model)}: expected openai:MODEL[@URL]")
+        url = normalize_base_url(url.strip() or None)
+        key_var = extra.get("api_key_env") or api_key_var()
+        key_help = "" if extra.get("api_key_env") else KEY_HELP
         self._key = _api_key(extra.get("api_key_env"))
+        require_key(f"--model openai:{self.model}", url, self._key, key_var, key_help)
         self.interleave = flag(extra.get("interleave"), True, "interleave")
         self.size = extra.get("size") or None
         fmt = extra.get("response_format", "b64_json")
         self.response_format = None if fmt.lower() == "none" else fmt
         self.timeout = number(extra.get("timeout"), 120.0, "timeout")
-        self.client = ChatClient(url.strip() or None, api_key=self._key, read_timeout=self.timeout,
+        self.client = ChatClient(url, api_key=self._key, read_timeout=self.timeout, key_var=key_var, key_help=key_help,
                                  max_concurrency=number(extra.get("max_concurrency"), 8, "max_concurrency", int),
                                  retry=RetryPolicy(max_retries=number(extra.get("max_retries"), 5, "max_retries", int)))
         self.base_url = self.client.base_url
@@ -133,6 +147,8 @@ class OpenAIBackend(Backend):
             payload = {"json": fields}
         try:
             return self.client.post(f"/images/{endpoint}", _decode_images, **payload)
+        except AuthError:
+            raise
         except ApiError as e:
             if e.status in (404, 405, 501):
                 raise LvrpoError(f"openai {self.model}: {redact_url(self.base_url)} does not offer the images API "
@@ -153,6 +169,8 @@ def _api_key(env_name: str | None) -> str | None:
 
 
 def _raise_failed(result: Any, request: Request, what: str) -> Any:
+    if isinstance(result, AuthError):  # about the server, not the request
+        raise LvrpoError(f"openai backend: {result}") from None
     if isinstance(result, BaseException):
         raise LvrpoError(f"request {request.id!r} ({request.bench or 'no bench'}): {what} failed: {result}") from None
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ class ReplayBackend(Backend):
         for bench, out in read_predictions(self.path, keep_bench=True):
             self.outputs[(bench, out.id)] = out
         self.delay = float(os.environ.get("LVRPO_REPLAY_DELAY", "0") or 0)
+        self.digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
     def _lookup(self, req: Request) -> Output:
         if self.delay:
@@ -48,4 +50,5 @@ class ReplayBackend(Backend):
     edit = generate
 
     def describe(self) -> dict:
-        return {"backend": self.name, "path": str(self.path)}
+        # the file's content is the model: another content at the same path is another run
+        return {"backend": self.name, "path": str(self.path), "sha256": self.digest}

@@ -16,11 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from lvrpo.models.base import Backend, BackendOptions, explain_load_error, resolve_dtype
+from lvrpo.hub import offline_mode
+from lvrpo.models.base import (
+    Backend,
+    BackendOptions,
+    check_model_args,
+    explain_load_error,
+    resolve_dtype,
+    template_digest,
+)
 from lvrpo.models.prompting import finish, flag, number, render
 from lvrpo.types import LvrpoError, Request
 
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+MODEL_ARGS = ("max_images", "tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "interleave",
+              "temperature", "top_p")
 
 
 def import_vllm():
@@ -41,6 +51,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, model: str, options: BackendOptions | None = None):
         options = options or BackendOptions()
+        check_model_args(self.name, options.extra, MODEL_ARGS)
         vllm = import_vllm()
         extra = options.extra
         self.path = model
@@ -51,7 +62,8 @@ class VLLMBackend(Backend):
         try:
             from transformers import AutoProcessor
 
-            self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=options.trust_remote_code)
+            self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=options.trust_remote_code,
+                                                           local_files_only=offline_mode())
         except Exception as e:
             raise explain_load_error(model, e) from e
         self.llm = vllm.LLM(**self.engine_args(model, options))
@@ -71,7 +83,7 @@ class VLLMBackend(Backend):
         return args
 
     def describe(self) -> dict:
-        return {"backend": self.name, "interleave": self.interleave,
+        return {"backend": self.name, "interleave": self.interleave, "chat_template": template_digest(self.processor),
                 "generation": {"temperature": self.temperature, "top_p": self.top_p}}
 
     def inputs(self, requests: list[Request]) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -82,13 +82,18 @@ class ClipColorClassifier:
         import torch
         from transformers import AutoTokenizer, CLIPModel
 
+        from lvrpo.hub import ensure_hub, offline_mode
         from lvrpo.models.base import explain_load_error, resolve_device
 
+        if not local:
+            ensure_hub(checkpoint, "--detector clip=")  # no network: one line now, not a minute of retries
         source = str(Path(checkpoint).expanduser()) if local else checkpoint
         self.checkpoint, self.device = checkpoint, resolve_device(device)
         try:
-            self.model = CLIPModel.from_pretrained(source).to(self.device, torch.float32).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            offline = offline_mode()
+            self.model = CLIPModel.from_pretrained(source, local_files_only=offline)
+            self.model = self.model.to(self.device, torch.float32).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         except Exception as e:  # missing/corrupt files, offline hub
             raise explain_load_error(checkpoint, e) from None
         self.size = int(self.model.config.vision_config.image_size)

@@ -107,15 +107,26 @@ class Mask2FormerDetector:
     def __init__(self, checkpoint: str = DEFAULT_MASK2FORMER, device: str = "auto"):
         if looks_local(checkpoint) and not Path(checkpoint).expanduser().exists():
             raise LvrpoError(f"detector checkpoint not found: {checkpoint}")
+        try:
+            import cv2  # mmcv resizes with OpenCV; another resize shifts boxes and scores near the thresholds
+            import scipy  # noqa: F401  (transformers' Mask2Former needs it)
+        except ImportError as e:
+            raise LvrpoError(f"the mask2former detector needs {'OpenCV' if e.name == 'cv2' else e.name} (GenEval's "
+                             "mmdet pipeline resizes with OpenCV): pip install 'lvrpo[geneval]'") from None
+        self._cv2 = cv2
         import torch
         from transformers import Mask2FormerForUniversalSegmentation
 
+        from lvrpo.hub import ensure_hub, offline_mode
         from lvrpo.models.base import explain_load_error, resolve_device
 
+        if not looks_local(checkpoint):
+            ensure_hub(checkpoint, "--detector")  # no network: one line now, not a minute of retries
         self.checkpoint, self.device = checkpoint, resolve_device(device)
         try:
-            model = Mask2FormerForUniversalSegmentation.from_pretrained(str(Path(checkpoint).expanduser())
-                                                                        if looks_local(checkpoint) else checkpoint)
+            model = Mask2FormerForUniversalSegmentation.from_pretrained(
+                str(Path(checkpoint).expanduser()) if looks_local(checkpoint) else checkpoint,
+                local_files_only=offline_mode())
         except Exception as e:  # missing/corrupt files, offline hub: one clear line
             raise explain_load_error(checkpoint, e) from None
         self.model = model.to(self.device, torch.float32).eval()
@@ -123,15 +134,9 @@ class Mask2FormerDetector:
         id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
         # COCO checkpoints: GenEval's spellings by index; any other label set: the checkpoint's own names
         self.classes = list(COCO_CLASSES) if n == len(COCO_CLASSES) else [id2label.get(i, str(i)) for i in range(n)]
-        try:
-            import cv2  # mmcv resizes with OpenCV
-        except ImportError:
-            cv2 = None
-        self._cv2 = cv2
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.name, "checkpoint": self.checkpoint, "resize": "cv2" if self._cv2 else "torch",
-                "scale": list(SCALE)}
+        return {"kind": self.name, "checkpoint": self.checkpoint, "resize": "cv2", "scale": list(SCALE)}
 
     def _preprocess(self, image: Image.Image):
         import torch
@@ -140,13 +145,8 @@ class Mask2FormerDetector:
         h, w = rgb.shape[:2]
         factor = min(max(SCALE) / max(h, w), min(SCALE) / min(h, w))
         nw, nh = int(w * factor + 0.5), int(h * factor + 0.5)
-        if self._cv2 is not None:
-            resized = self._cv2.resize(rgb, (nw, nh), interpolation=self._cv2.INTER_LINEAR)
-            x = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
-        else:
-            x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None]
-            x = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)[0]
-            x = x.round().clamp(0, 255)  # mmcv keeps uint8 after resizing
+        resized = self._cv2.resize(rgb, (nw, nh), interpolation=self._cv2.INTER_LINEAR)
+        x = torch.from_numpy(resized.astype(np.float32)).permute(2, 0, 1)
         x = (x - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
         ph, pw = -(-nh // PAD_DIVISOR) * PAD_DIVISOR, -(-nw // PAD_DIVISOR) * PAD_DIVISOR
         padded = torch.zeros(3, ph, pw)
