@@ -86,12 +86,14 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def make_context(judge: str | None, detector: str | None, seed: int):
-    """The scoring context: judge client, GenEval detector and colour classifier (only when needed)."""
+def make_context(judge: str | None, detector: str | None, seed: int,
+                 judge_limits: tuple[str | None, str | None] = (None, None)):
+    """The scoring context: judge client, GenEval detector and colour classifier (only when needed).
+    `judge_limits`: the `--judge-timeout` and `--judge-retries` values (None: the environment's, else defaults)."""
     from lvrpo.judges import make_judge
     from lvrpo.types import Context
 
-    ctx = Context(judge=make_judge(judge), seed=seed)
+    ctx = Context(judge=make_judge(judge, timeout=judge_limits[0], retries=judge_limits[1]), seed=seed)
     if detector is not None:
         from lvrpo.vision import make_detector
 
@@ -193,6 +195,11 @@ def eval_cmd(
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help="Seconds an HTTP judge may take per "
+                                             "attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."),
+    judge_retries: str | None = typer.Option(None, metavar="N", help="Retries of a failed HTTP judge call (env "
+                                             "LVRPO_JUDGE_RETRIES; default 5). A call, retries included, ends within "
+                                             "timeout x (N+1) + 30 s, then leaves its sample unscored."),
     detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
@@ -233,7 +240,7 @@ def eval_cmd(
     seed_everything(seed)
     # optional judges (MathVista, MMBench) are used when given; detectors are loaded before any generation
     detector_spec = detector if any(a.needs_detector for a in adapters) and not predict_only else None
-    ctx = make_context(None if predict_only else judge, detector_spec, seed)
+    ctx = make_context(None if predict_only else judge, detector_spec, seed, (judge_timeout, judge_retries))
 
     store = RunStore(out or default_out(model))
     config = {"model": model, **model_backend.describe(), "dtype": dtype, "model_args": options.extra,
@@ -268,6 +275,11 @@ def score_cmd(
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
     revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help="Seconds an HTTP judge may take per "
+                                             "attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."),
+    judge_retries: str | None = typer.Option(None, metavar="N", help="Retries of a failed HTTP judge call (env "
+                                             "LVRPO_JUDGE_RETRIES; default 5). A call, retries included, ends within "
+                                             "timeout x (N+1) + 30 s, then leaves its sample unscored."),
     detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
@@ -283,12 +295,14 @@ def score_cmd(
         if bench or predictions or out:
             raise LvrpoError("score: --run scores a run directory in place; it takes no --bench, --predictions "
                              "or --out")
-        summaries = score_run(run, judge=judge, detector=detector, seed=seed, quiet=quiet)
+        summaries = score_run(run, judge=judge, detector=detector, seed=seed, quiet=quiet,
+                              judge_limits=(judge_timeout, judge_retries))
     else:
         if not bench or predictions is None:
             raise LvrpoError("score: give --bench and --predictions, or --run DIR")
         summaries = [score_file(bench, predictions, data=with_revision(data, revision), split=split, judge=judge,
-                                detector=detector, out=out, seed=seed)]
+                                detector=detector, out=out, seed=seed,
+                                judge_limits=(judge_timeout, judge_retries))]
     if as_json:
         doc = summaries[0].to_json() if run is None else {s.bench: s.to_json() for s in summaries}
         typer.echo(json.dumps(doc, ensure_ascii=False))
@@ -307,7 +321,7 @@ def need_judge(adapters, judge: str | None) -> None:
 
 
 def score_file(bench: str, predictions: Path, *, data: str, split: str | None, judge: str | None, detector: str,
-               out: Path | None, seed: int) -> Summary:
+               out: Path | None, seed: int, judge_limits: tuple[str | None, str | None] = (None, None)) -> Summary:
     """One benchmark's predictions file (or official prediction folder) against its data."""
     from lvrpo.evals import get_adapter
     from lvrpo.predictions import read_predictions
@@ -317,7 +331,8 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
     adapter = get_adapter(bench)
     need_judge([adapter], judge)
     seed_everything(seed)
-    ctx = make_context(judge, detector if adapter.needs_detector else None, seed)  # bad judge/detector: fail first
+    # bad judge/detector: fail first
+    ctx = make_context(judge, detector if adapter.needs_detector else None, seed, judge_limits)
     if predictions.is_dir():
         outputs = {o.id: o for o in adapter.read_predictions_dir(predictions)}
     else:
@@ -342,7 +357,8 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
     return summary
 
 
-def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: bool) -> list[Summary]:
+def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: bool,
+              judge_limits: tuple[str | None, str | None] = (None, None)) -> list[Summary]:
     """Every benchmark of a run directory scored afresh from its stored predictions, with the data, split and
     limit the run was made with; summaries written where `eval` writes them."""
     from lvrpo.evals import get_adapter
@@ -357,7 +373,7 @@ def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: 
     need_judge(adapters, judge)
     sources = data_sources(config.get("data", "hub"), adapters)
     seed_everything(seed)
-    ctx = make_context(judge, detector if any(a.needs_detector for a in adapters) else None, seed)
+    ctx = make_context(judge, detector if any(a.needs_detector for a in adapters) else None, seed, judge_limits)
     bars, summaries = Bars(quiet), []
     for a in adapters:
         bench_dir = run / a.spec.replace(":", "_")

@@ -2,7 +2,9 @@
 
 It builds the request (text plus base64 images), retries what is worth retrying (429, 5xx, timeouts, connection
 errors, a 200 whose body holds no reply) with bounded exponential backoff and jitter, honours `Retry-After`
-(bounded), and bounds how many requests are in flight at once. A 401/403 is never retried: the key is wrong (or
+(bounded), and bounds how many requests are in flight at once and how long one call may take, retries included
+(`ChatClient.deadline`). Bodies go out as ASCII-escaped JSON, so any Python string (a model's reply with a lone
+surrogate too) can be sent. A 401/403 is never retried: the key is wrong (or
 missing), and every later call through the same client fails at once with the same error, unsent. The API key only
 ever lives in the `Authorization` header of a request: never in `repr`, logs or error messages (those are redacted).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import random
@@ -66,6 +69,11 @@ class RetryPolicy:
     backoff: float = 1.0
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
+
+    def deadline(self, timeout: float) -> float:
+        """The most seconds one call may take with a per-attempt `timeout`: `timeout × (max_retries + 1) +
+        backoff_max` (every attempt's timeout plus room for the waits between them)."""
+        return timeout * (self.max_retries + 1) + self.backoff_max
 
     def wait(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
@@ -170,22 +178,35 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None
 
 
+class _DeadlinePassed(Exception):
+    """The call's deadline passed while a reply was still arriving."""
+
+
 class ChatClient:
-    """Posts chat-completion bodies to `base_url` with retries; thread-safe, at most `max_concurrency` in flight."""
+    """Posts chat-completion bodies to `base_url` with retries; thread-safe, at most `max_concurrency` in flight.
+
+    One call (`post`/`complete`: all its attempts and the waits between them) ends within `deadline` seconds
+    (default `retry.deadline(read_timeout)`, i.e. `read_timeout × (max_retries + 1) + backoff_max`), not counting
+    time spent queued for one of the `max_concurrency` slots: each attempt's timeouts are cut to the time left, a
+    reply still arriving at the deadline is dropped, and a wait that would end past it is not slept. The call then
+    raises ApiError, as after its last retry.
+    """
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None, connect_timeout: float = 10.0,
                  read_timeout: float = 120.0, retry: RetryPolicy | None = None, max_concurrency: int = 8,
-                 key_var: str = "OPENAI_API_KEY", key_help: str = ""):
+                 key_var: str = "OPENAI_API_KEY", key_help: str = "", deadline: float | None = None):
         """`key_var` (+ `key_help`): where the key is read from, for the errors that say how to set it."""
         self.base_url = normalize_base_url(base_url)
         self._key, self.key_var, self.key_help = api_key, key_var, key_help
         self._refused: AuthError | None = None  # once refused, refused for good: later calls fail unsent
         self.retry = retry or RetryPolicy()
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.deadline = deadline if deadline is not None else self.retry.deadline(read_timeout)
         self.max_concurrency = max(1, int(max_concurrency))
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        self._http = httpx.Client(timeout=timeout, limits=limits, follow_redirects=True)
+        self._http = httpx.Client(timeout=httpx.Timeout(read_timeout, connect=connect_timeout), limits=limits,
+                                  follow_redirects=True)
 
     def __repr__(self) -> str:
         return f"ChatClient({redact_url(self.base_url)!r}, key={'set' if self._key else 'none'})"
@@ -199,40 +220,69 @@ class ChatClient:
         return self.post("/chat/completions", reply_text, json=body)
 
     def post(self, path: str, parse: Callable[[Any], R], **payload: Any) -> R:
-        """POST `payload` (httpx's `json=`, or `data=` and `files=`) to `base_url + path`; `parse` the JSON of
-        the 200 reply. 429, 5xx (not 501), timeouts, connection errors and replies `parse` rejects (ValueError,
-        KeyError, TypeError) are retried with backoff; other failures and the last retry raise ApiError."""
+        """POST `payload` (`json=` a body, or httpx's `data=` and `files=`) to `base_url + path`; `parse` the JSON
+        of the 200 reply. 429, 5xx (not 501), timeouts, connection errors and replies `parse` rejects (ValueError,
+        KeyError, TypeError) are retried with backoff, within the call's `deadline`; other failures, the last retry
+        and the deadline raise ApiError."""
         require_key("openai", self.base_url, self._key, self.key_var, self.key_help)
         if self._refused is not None:
             raise self._refused
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        if "json" in payload:  # httpx's `json=` encodes as UTF-8, which fails on a lone surrogate: ASCII escapes
+            payload["content"] = json.dumps(payload.pop("json")).encode("ascii")
+            headers["Content-Type"] = "application/json"
         url = self.base_url + path
         attempts = self.retry.max_retries + 1
+        end = time.monotonic() + self.deadline
         for attempt in range(attempts):
             retry_after, status = None, None
             try:
+                queued = time.monotonic()
                 with self._slots:
-                    resp = self._http.post(url, headers=headers, **payload)
-                status = resp.status_code
+                    end += time.monotonic() - queued  # waiting for a slot is other calls' time, not this one's
+                    status, resp_headers, raw = self._send(url, headers, payload, end)
                 if status == 200:
-                    return parse(resp.json())
-                reason = f"HTTP {status}: {resp.text[:300]!r}"
+                    return parse(json.loads(raw))
+                text = raw.decode("utf-8", "replace")
+                reason = f"HTTP {status}: {text[:300]!r}"
                 if status in (401, 403):
-                    raise self._refuse(status, resp.text)
+                    raise self._refuse(status, text)
                 if status != 429 and (status < 500 or status == 501):
                     raise ApiError(self.redact(reason), status)
-                retry_after = _retry_after(resp.headers)
+                retry_after = _retry_after(resp_headers)
+            except _DeadlinePassed as e:
+                reason = f"timed out: {e} (the call's {self.deadline:g} s deadline)"
             except httpx.RequestError as e:  # timeouts, connection errors, broken responses
                 reason = f"{type(e).__name__}: {e}"
             except (ValueError, KeyError, TypeError) as e:  # not JSON, or not the expected reply: worth a retry
                 reason = f"bad response body: {type(e).__name__}: {e}"
             reason = self.redact(reason)
-            if attempt + 1 < attempts:
-                wait = self.retry.wait(attempt, retry_after)
-                log.warning("%s: %s; retrying in %.1fs (%d/%d)", redact_url(url), reason, wait, attempt + 1,
-                            self.retry.max_retries)
-                time.sleep(wait)
+            if attempt + 1 == attempts:
+                break
+            wait = self.retry.wait(attempt, retry_after)
+            if time.monotonic() + wait >= end:  # no time left for another try: give up now, not at the deadline
+                raise ApiError(f"{reason} (gave up after {attempt + 1} attempts: the call's {self.deadline:g} s "
+                               "deadline would pass before the next)", status)
+            log.warning("%s: %s; retrying in %.1fs (%d/%d)", redact_url(url), reason, wait, attempt + 1,
+                        self.retry.max_retries)
+            time.sleep(wait)
         raise ApiError(f"{reason} (gave up after {attempts} attempts)", status)
+
+    def _send(self, url: str, headers: dict[str, str], payload: dict[str, Any],
+              end: float) -> tuple[int, httpx.Headers, bytes]:
+        """One attempt: (status, headers, body), every timeout cut to the time left before `end`. The body is
+        read in chunks so that a server trickling it cannot hold the call past `end` (by more than one read)."""
+        left = end - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed("no time left for another attempt")
+        timeout = httpx.Timeout(min(self.read_timeout, left), connect=min(self.connect_timeout, left))
+        with self._http.stream("POST", url, headers=headers, timeout=timeout, **payload) as resp:
+            chunks = []
+            for chunk in resp.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > end:
+                    raise _DeadlinePassed("the reply was still arriving")
+            return resp.status_code, resp.headers, b"".join(chunks)
 
     def _refuse(self, status: int, text: str) -> AuthError:
         where = redact_url(self.base_url)

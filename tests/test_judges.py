@@ -314,3 +314,111 @@ def test_complete_many_falls_back_to_complete_for_any_judge():
 
     out = complete_many(Echo(), ["a", ("b", [square(), square()]), "x"], max_tokens=3)
     assert out[:2] == ["a:0:3", "b:2:3"] and isinstance(out[2], JudgeError)
+
+
+# ------------------------------------------------------------------ bounded calls (--judge-timeout/-retries)
+
+
+def test_hung_server_costs_timeout_times_attempts(api):
+    api.behave = lambda n, body, h: (*ok("too late")[:3], 5.0)
+    t0 = time.monotonic()
+    with pytest.raises(JudgeError, match=r"ReadTimeout.*after 2 attempts"):
+        judge(api, read_timeout=0.3, retry=RetryPolicy(max_retries=1, backoff=0.01)).complete("q")
+    assert api.hits == 2 and time.monotonic() - t0 < 1.5  # 2 × 0.3 s, not 2 × 5 s
+
+
+def test_deadline_bounds_retries_and_waits(api):
+    """Retry-After waits and retries stop at the call's deadline: it gives up before a wait would pass it."""
+    api.behave = lambda n, body, h: (429, {"Retry-After": "0.4"}, b"slow down", 0.0)
+    j = judge(api, retry=RetryPolicy(max_retries=50, retry_after_max=5.0))
+    j.client.deadline = 1.0
+    t0 = time.monotonic()
+    with pytest.raises(JudgeError, match=r"HTTP 429.*1 s deadline"):
+        j.complete("q")
+    assert time.monotonic() - t0 < 1.2 and 2 <= api.hits <= 3
+
+
+def test_trickled_reply_is_cut_at_the_deadline():
+    """A server that sends a byte every 0.1 s never trips a 0.5 s read timeout; the deadline still ends the call."""
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads, server.block_on_close = True, False
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        j = OpenAIJudge("m", f"http://127.0.0.1:{server.server_address[1]}/v1", read_timeout=0.5, retry=FAST)
+        j.client.deadline = 1.0
+        t0 = time.monotonic()
+        with pytest.raises(JudgeError, match="still arriving"):
+            j.complete("q")
+        assert time.monotonic() - t0 < 1.6
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_lone_surrogates_are_sent_replied_and_cached(api, tmp_path):
+    """A model reply cut mid-character ("Yes \\ud83d") goes out as ASCII-escaped JSON; a reply holding one is
+    cached and read back."""
+    content_types: list[str] = []
+    api.behave = lambda n, body, h: ok(f"0.5 {prompt_of(body)}")
+    real_post = api.server.RequestHandlerClass.do_POST
+
+    def spy(handler):
+        content_types.append(handler.headers.get("Content-Type"))
+        real_post(handler)
+
+    api.server.RequestHandlerClass.do_POST = spy
+    j = judge(api)
+    assert j.complete("grade: Yes \ud83d", [square()]) == "0.5 grade: Yes \ud83d"
+    assert judge(api).complete("grade: Yes \ud83d", [square()]) == "0.5 grade: Yes \ud83d" and api.hits == 1
+    assert content_types == ["application/json"] and prompt_of(api.requests[0][2]) == "grade: Yes \ud83d"
+    (cached,) = (tmp_path / "cache" / "judge").rglob("*.json")
+    assert cached.read_bytes().isascii()
+
+
+def test_judge_limits_flag_then_env_then_default():
+    from lvrpo.judges import judge_limits
+
+    assert judge_limits(env={}) == (None, None)
+    env = {"LVRPO_JUDGE_TIMEOUT": "2.5", "LVRPO_JUDGE_RETRIES": "0"}
+    assert judge_limits(env=env) == (2.5, 0)
+    assert judge_limits("7", "3", env=env) == (7.0, 3)
+    for timeout, retries, env, named in [("0", None, {}, "--judge-timeout '0'"), ("abc", None, {}, "--judge-timeout"),
+                                         ("inf", None, {}, "--judge-timeout"), (None, "-1", {}, "--judge-retries"),
+                                         (None, "1.5", {}, "--judge-retries '1.5'"),
+                                         (None, None, {"LVRPO_JUDGE_TIMEOUT": "soon"}, "LVRPO_JUDGE_TIMEOUT='soon'"),
+                                         (None, None, {"LVRPO_JUDGE_RETRIES": "x"}, "LVRPO_JUDGE_RETRIES='x'")]:
+        with pytest.raises(LvrpoError, match=named):
+            judge_limits(timeout, retries, env=env)
+
+
+def test_make_judge_applies_the_limits(monkeypatch):
+    j = make_judge("openai:m@http://127.0.0.1:9/v1", timeout="0.5", retries="1")
+    c = j.client
+    assert (c.read_timeout, c.connect_timeout, c.retry.max_retries) == (0.5, 0.5, 1)
+    assert c.deadline == pytest.approx(0.5 * 2 + c.retry.backoff_max)
+    monkeypatch.setenv("LVRPO_JUDGE_TIMEOUT", "300")
+    c = make_judge("openai:m@http://127.0.0.1:9/v1").client
+    assert (c.read_timeout, c.connect_timeout, c.retry.max_retries) == (300.0, 10.0, 5)
+    default = OpenAIJudge("m", "http://127.0.0.1:9/v1").client
+    assert default.deadline == pytest.approx(120 * 6 + 30)
+    monkeypatch.setenv("LVRPO_JUDGE_RETRIES", "lots")
+    with pytest.raises(LvrpoError, match="LVRPO_JUDGE_RETRIES"):
+        make_judge(None)  # a bad setting is reported even when no judge is asked for

@@ -46,6 +46,7 @@ class HFJudge(Judge):
         import torch
 
         images = [im.convert("RGB") for im in images or []]
+        prompt, system = _text(prompt), _text(system) if system else system
         content = [{"type": "image"} for _ in images] + [{"type": "text", "text": prompt}]
         messages = ([{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []) + [
             {"role": "user", "content": content}]
@@ -60,3 +61,9 @@ class HFJudge(Judge):
         new = out[0, inputs["input_ids"].shape[1]:]
         return self.processor.decode(new, skip_special_tokens=True).strip()
 
+
+
+def _text(text: str) -> str:
+    """`text` with each lone surrogate (from a model's cut-off reply) as U+FFFD: tokenizers take valid Unicode
+    only, and no tokenizer could encode half a character anyway. Surrogate pairs are joined into their character."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
