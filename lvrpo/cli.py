@@ -35,6 +35,9 @@ def main(version: bool = typer.Option(False, "--version", is_eager=True, callbac
     """Official-grade evaluation and GRPO training for unified multimodal models."""
 
 
+JUDGE_TIMEOUT_HELP = "Seconds an HTTP judge may take per attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."
+JUDGE_RETRIES_HELP = ("Retries of a failed HTTP judge call (env LVRPO_JUDGE_RETRIES; default 5). A call, retries "
+                      "included, ends within timeout x (N+1) + 30 s, then leaves its sample unscored.")
 DETECTOR_HELP = "GenEval detector: mask2former[:HF_ID_OR_PATH] or replay:FILE, optionally ,clip=ID_OR_PATH."
 
 
@@ -195,11 +198,8 @@ def eval_cmd(
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
-    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help="Seconds an HTTP judge may take per "
-                                             "attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."),
-    judge_retries: str | None = typer.Option(None, metavar="N", help="Retries of a failed HTTP judge call (env "
-                                             "LVRPO_JUDGE_RETRIES; default 5). A call, retries included, ends within "
-                                             "timeout x (N+1) + 30 s, then leaves its sample unscored."),
+    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help=JUDGE_TIMEOUT_HELP),
+    judge_retries: str | None = typer.Option(None, metavar="N", help=JUDGE_RETRIES_HELP),
     detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
@@ -275,11 +275,8 @@ def score_cmd(
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
     revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
     judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
-    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help="Seconds an HTTP judge may take per "
-                                             "attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."),
-    judge_retries: str | None = typer.Option(None, metavar="N", help="Retries of a failed HTTP judge call (env "
-                                             "LVRPO_JUDGE_RETRIES; default 5). A call, retries included, ends within "
-                                             "timeout x (N+1) + 30 s, then leaves its sample unscored."),
+    judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help=JUDGE_TIMEOUT_HELP),
+    judge_retries: str | None = typer.Option(None, metavar="N", help=JUDGE_RETRIES_HELP),
     detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
