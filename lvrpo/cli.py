@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lvrpo.types import LvrpoError, Summary
+from lvrpo.types import LvrpoError, NothingScored, Summary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Official-grade evaluation and GRPO training for unified multimodal models.")
@@ -250,9 +250,14 @@ def eval_cmd(
     store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed},
                         "judge_spec": judge, "limits": {a.spec: limit for a in adapters}}, overwrite=overwrite)
     bars = Bars(quiet)
-    summaries = [run_benchmark(a, model_backend, store.bench_dir(a.spec), source=sources[a.spec], split=split,
-                               limit=limit, batch_size=batch, ctx=ctx, bars=bars, predict_only=predict_only)
-                 for a in adapters]
+    summaries, failed = [], []
+    for a in adapters:
+        try:
+            summaries.append(run_benchmark(a, model_backend, store.bench_dir(a.spec), source=sources[a.spec],
+                                           split=split, limit=limit, batch_size=batch, ctx=ctx, bars=bars,
+                                           predict_only=predict_only))
+        except NothingScored as e:  # no number for this one (its scores are kept); the others still run
+            failed.append(str(e))
     if predict_only:
         err.print(f"predictions stored in {store.root} (nothing scored); score them with:\n"
                   f"  lvrpo score --run {store.root}" + (" --judge openai:MODEL[@URL]" if needs else ""),
@@ -260,6 +265,8 @@ def eval_cmd(
         return
     print_summaries(summaries)
     err.print(f"run directory: {store.root}", highlight=False)
+    if failed:  # rerunning the command re-asks what was left unscored
+        raise LvrpoError("; ".join(failed))
     check_strict(strict, summaries)
 
 

@@ -16,7 +16,7 @@ from lvrpo.data.images import ImageError
 from lvrpo.evals.base import Adapter
 from lvrpo.models.base import Backend, SampleError
 from lvrpo.store import JsonlLog, write_json
-from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
+from lvrpo.types import Context, LvrpoError, NothingScored, Output, Request, Sample, Score, Summary
 
 Advance = Callable[[int], None]
 
@@ -157,7 +157,8 @@ def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], c
             if r.get("key") == keys.get(i) and r.get("value") is not None}
     todo = [s for s in samples if s.id in outputs and s.id not in done]
     if retried := sum(s.id in stored and stored[s.id].get("value") is None for s in todo):
-        (notes if notes is not None else []).append(f"{retried} samples unscored last time were scored again")
+        were = "samples unscored last time were" if retried != 1 else "sample unscored last time was"
+        (notes if notes is not None else []).append(f"{retried} {were} scored again")
     if changed := sum(s.id in stored and stored[s.id].get("value") is not None for s in todo):
         (notes if notes is not None else []).append(f"{changed} samples whose data, prediction or scorer changed "
                                                     "were re-scored")
@@ -189,7 +190,7 @@ def summarize(adapter: Adapter, scores: list[Score], *, n_missing: int = 0, n_un
                                  "beside summary.json to the official server"])
     elif not scored:
         why = unscored_reasons(scores) or (f"{n_missing} samples had no prediction" if n_missing else "no samples")
-        raise LvrpoError(f"{adapter.spec}: no sample could be scored: {why}")
+        raise NothingScored(f"{adapter.spec}: no sample could be scored: {why}")
     else:
         summary = adapter.aggregate(scored)
     summary.bench = adapter.spec
@@ -242,6 +243,7 @@ def score_into(adapter: Adapter, bench_dir: Path, samples: list[Sample], outputs
         log.path.unlink(missing_ok=True)
     notes = [] if notes is None else notes
     scores = score(adapter, samples, outputs, ctx, log=log, bars=bars, notes=notes)
+    (bench_dir / "summary.json").unlink(missing_ok=True)  # an earlier summary would outlive a failure below
     summary = summarize(adapter, scores, n_missing=sum(s.id not in outputs for s in samples))
     summary.notes[:0] = notes
     summary.data = data_facts(adapter, samples)

@@ -15,6 +15,11 @@ class LvrpoError(Exception):
     """A user-facing error: the CLI prints its message on one line and exits non-zero."""
 
 
+class NothingScored(LvrpoError):
+    """No number can be given for a benchmark (every sample unscored, or no complete group). Its scores are kept;
+    in a suite the other benchmarks still run, and the command fails at the end."""
+
+
 @dataclass
 class Sample:
     """One benchmark row in the official schema. `row` holds the official columns as loaded."""

@@ -135,7 +135,7 @@ def test_judge_failures_are_judged_again_on_rerun(tmp_path):
         failing["on"] = False
         res = _eval(f"replay:{preds}", "mmvet", data_arg(sources), out, "--judge", server.spec, check=True)
         assert len(server.requests) == calls + 1  # exactly the one unscored sample was asked again
-    assert "1 samples unscored last time were scored again" in res.stderr
+    assert "1 sample unscored last time was scored again" in res.stderr
     summary = json.loads((out / "mmvet" / "summary.json").read_text())
     assert summary["n_scored"] == summary["n"] == 4
     assert float(MMVET_GRADES["zebra-beta"]) in [s["value"] for s in _rows(out / "mmvet" / "scores.jsonl")]

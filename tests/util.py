@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -83,12 +84,21 @@ def lavin_to_official_schema(lavin_dir: Path, out_dir: Path) -> tuple[Path, Path
 Answer = Callable[[str, str, list[Image.Image], dict[str, Any]], str | None]
 
 
+# What a misbehaving server does instead of answering (tests/reliability/judge_faults.py picks them).
+FAULTS = ("429 Retry-After", "429", "500", "hang", "truncated JSON", "wrong schema", "empty choices",
+          "non-numeric grade")
+
+
 class JudgeServer:
     """OpenAI-compatible `/v1/chat/completions` on 127.0.0.1. `answer(system, text, images, body)` gives the reply;
     None gives a 400 (not retried), so an unexpected judge call shows up as an unscored sample, never a guess.
-    Every request body is kept in `requests`, with its decoded images' formats in `formats`."""
+    Every request body is kept in `requests`, with its decoded images' formats in `formats`.
 
-    def __init__(self, answer: Answer):
+    `fault(body)` (optional) names one of FAULTS to serve instead of the answer, or None; a "hang" sleeps `hang`
+    seconds before answering (longer than the client's timeout)."""
+
+    def __init__(self, answer: Answer, fault: Callable[[dict[str, Any]], str | None] | None = None,
+                 hang: float = 3.0):
         self.requests: list[dict[str, Any]] = []
         self.formats: list[list[str]] = []
         server = self
@@ -104,16 +114,32 @@ class JudgeServer:
                           for p in parts if p["type"] == "image_url"]
                 server.requests.append(body)
                 server.formats.append([im.format for im in images])
-                reply = answer(system, text, images, body)
+                kind = fault(body) if fault else None
+                if kind == "hang":
+                    time.sleep(hang)
+                reply = "I cannot grade this." if kind == "non-numeric grade" else answer(system, text, images, body)
                 status, payload = (200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
                     "role": "assistant", "content": reply}}]}) if reply is not None else \
                     (400, {"error": {"message": "unexpected judge prompt"}})
+                if kind in ("429 Retry-After", "429", "500"):
+                    status, payload = int(kind[:3]), {"error": {"message": f"injected {kind}"}}
+                elif kind == "wrong schema":
+                    payload = {"result": reply}
+                elif kind == "empty choices":
+                    payload = {"choices": []}
                 data = json.dumps(payload).encode()
+                if kind == "truncated JSON":
+                    data = data[: len(data) // 2]
                 self.send_response(status)
+                if kind == "429 Retry-After":
+                    self.send_header("Retry-After", "0")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up on a hang: as a real server
+                    pass
 
             def log_message(self, *args):
                 pass

@@ -41,15 +41,19 @@ def load_samples(adapter: Adapter, source: str, split: str, *, for_requests: boo
     for col in required:
         if col not in columns:
             raise LvrpoError(f"{adapter.name}: required column {col!r} missing in {origin}")
-    return _to_samples(adapter, rows, columns, origin, base_dir)
+    return _to_samples(adapter, rows, columns, origin, base_dir, required)
 
 
 def _to_samples(adapter: Adapter, rows: Iterable[dict[str, Any]], columns: list[str], origin: str,
-                base_dir: Path | None) -> list[Sample]:
+                base_dir: Path | None, required: Iterable[str] = ()) -> list[Sample]:
     # A local `id` column wins; else the benchmark's official unique id; else the 0-based row index.
     id_col = "id" if "id" in columns else adapter.id_column if adapter.id_column in columns else None
+    required = [*required, *([id_col] if id_col else [])]
     samples, seen = [], set()
     for i, row in enumerate(rows):
+        lacking = [c for c in required if c not in row]  # a jsonl row may lack a column the others have
+        if lacking:
+            raise LvrpoError(f"{adapter.name}: {origin}, row {i}: no {', '.join(map(repr, lacking))} column")
         sid = str(row[id_col]) if id_col else str(i)
         if sid in seen:
             raise LvrpoError(f"{adapter.name}: duplicate sample id {sid!r} in {origin}")

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from lvrpo.data import loads
 from lvrpo.data.images import ImageError, decode_image
 from lvrpo.evals.base import Adapter, mean, safe_name, write_images
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
@@ -257,10 +258,10 @@ class GenEval(Adapter):
                 raise LvrpoError(f"geneval: {f}: a second folder for prompt {sid}")
             seen.add(sid)
             try:
-                meta = json.loads((f / "metadata.jsonl").read_text(encoding="utf-8"))
+                meta = loads((f / "metadata.jsonl").read_text(encoding="utf-8"), f / "metadata.jsonl")
             except FileNotFoundError:
                 raise LvrpoError(f"geneval: {f}: no metadata.jsonl") from None
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            except (LvrpoError, UnicodeDecodeError) as e:
                 raise LvrpoError(f"geneval: {f / 'metadata.jsonl'}: not one JSON object ({e})") from None
             if not isinstance(meta, dict):
                 raise LvrpoError(f"geneval: {f / 'metadata.jsonl'}: not a JSON object")

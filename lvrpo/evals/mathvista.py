@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lvrpo.data import loads
 from lvrpo.evals.base import Adapter, bad_cell, literal_list
 from lvrpo.judges.base import JudgeError
 from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
@@ -200,8 +202,8 @@ def _metadata(sample: Sample) -> dict[str, Any]:
     meta = sample.row.get("metadata") or {}
     if isinstance(meta, str):  # a local copy may hold the struct as JSON text
         try:
-            meta = json.loads(meta)
-        except json.JSONDecodeError:
+            meta = loads(meta, Path("metadata"), None)  # bounded depth: a RecursionError is a one-line error
+        except LvrpoError:
             meta = None
     if not isinstance(meta, dict):
         raise LvrpoError(f"mathvista: sample {sample.id}: column 'metadata' is not a struct")

@@ -21,7 +21,7 @@ from collections import Counter
 
 from lvrpo.evals.base import Adapter, fields_of, mean
 from lvrpo.judges.base import Judge, JudgeError
-from lvrpo.types import Context, LvrpoError, Output, Request, Sample, Score, Summary
+from lvrpo.types import Context, LvrpoError, NothingScored, Output, Request, Sample, Score, Summary
 
 ROTATION = 1_000_000  # rotated copies of question q have index q + k·ROTATION
 LETTERS = "ABCDE"  # the rule prefetch looks for these whatever the row's options are (lmms-eval num_choice=5)
@@ -273,7 +273,7 @@ class MMBench(Adapter):
             else:
                 hits[g] = 1.0
         if not hits:
-            raise LvrpoError(f"mmbench: no complete circular group to score ({incomplete} groups miss a rotation)")
+            raise NothingScored(f"mmbench: no complete circular group to score ({incomplete} groups miss a rotation)")
         breakdown = {"groups": len(hits), "groups_correct": int(sum(hits.values())), "groups_incomplete": incomplete,
                      "rows": len(scores), "row_accuracy": 100 * mean([s.value for s in scores]),
                      "parsed_by": dict(Counter(s.reason for s in scores))}

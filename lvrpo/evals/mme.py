@@ -51,6 +51,8 @@ class MME(Adapter):
         answer = row.get("answer")
         if not isinstance(answer, str) or answer.strip().lower() not in ("yes", "no"):
             raise bad_cell(self.name, "answer", where, answer, "the string 'Yes' or 'No'")
+        if not isinstance(row.get("category"), str):  # the subtask name keys the breakdown
+            raise bad_cell(self.name, "category", where, row.get("category"), "a subtask name (string)")
         return row
 
     def group(self, sample: Sample) -> str:

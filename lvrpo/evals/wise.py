@@ -16,7 +16,6 @@ drops it); a missing or unreadable generated image is scored 0 (the model's fail
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from lvrpo.data import loads
 from lvrpo.data.images import ImageError, decode_image
 from lvrpo.evals.base import Adapter, fields_of, mean, safe_name, write_images
 from lvrpo.judges.base import JudgeError
@@ -197,8 +197,8 @@ class WISE(Adapter):
         samples, seen = [], set()
         for name in self.protocol.files:
             try:
-                rows = json.loads((folder / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
+                rows = loads((folder / name).read_text(encoding="utf-8"), folder / name)
+            except (OSError, ValueError, LvrpoError) as e:
                 raise LvrpoError(f"{self.name}: cannot read {folder / name}: {e}") from None
             if not isinstance(rows, list):
                 raise LvrpoError(f"{self.name}: {folder / name} is not a JSON array of prompt records")

@@ -160,3 +160,46 @@ def test_odd_but_valid_files_are_read(mme, tmp_path):
                   "--out", str(tmp_path / "out"))
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["n_scored"] == len(rows)
+
+
+# Four crashes the fuzz campaign found in the readers: each now a one-line error naming file and row.
+
+
+def test_data_row_lacking_a_column_the_others_have(mme, tmp_path):
+    data, preds = mme
+    row = json.loads(data.read_text().splitlines()[1])
+    del row["answer"]
+    one_error(score(preds, with_line2(data, tmp_path / "d.jsonl", json.dumps(row).encode())),
+              "d.jsonl", "row 1", "no 'answer' column")
+
+
+def test_mme_category_that_is_not_a_name(mme, tmp_path):
+    data, preds = mme
+    row = json.loads(data.read_text().splitlines()[1])
+    row["category"] = ["existence"]  # unhashable: the breakdown is keyed by it
+    one_error(score(preds, with_line2(data, tmp_path / "d.jsonl", json.dumps(row).encode())),
+              "mme", "column 'category'", "row 1")
+
+
+def test_deeply_nested_metadata_is_a_one_line_error(tmp_path):
+    from lvrpo.evals.geneval import GenEval
+    from lvrpo.evals.mathvista import MathVista, _metadata
+    from lvrpo.evals.wise import WISE
+    from lvrpo.types import LvrpoError, Sample
+
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(LvrpoError, match="'metadata' is not a struct"):  # was a RecursionError
+        _metadata(Sample(id="1", row={"metadata": deep}))
+    assert MathVista  # the adapter that calls it
+    folder = tmp_path / "00000"
+    (folder / "samples").mkdir(parents=True)
+    (folder / "metadata.jsonl").write_text(deep)
+    with pytest.raises(LvrpoError, match="nested too deeply") as e:
+        GenEval().read_predictions_dir(tmp_path)
+    assert "\n" not in str(e.value)
+    wise = WISE()
+    for name in wise.protocol.files:
+        (tmp_path / "wise" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "wise" / name).write_text(deep)
+    with pytest.raises(LvrpoError, match="nested too deeply"):
+        wise._read_folder(tmp_path / "wise")
