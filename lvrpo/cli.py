@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lvrpo.types import LvrpoError, NothingScored, Summary
+from lvrpo.world.data import default_oracles, with_world_split, world_split
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Official-grade evaluation and GRPO training for unified multimodal models.")
@@ -38,7 +39,9 @@ def main(version: bool = typer.Option(False, "--version", is_eager=True, callbac
 JUDGE_TIMEOUT_HELP = "Seconds an HTTP judge may take per attempt (env LVRPO_JUDGE_TIMEOUT; default 120)."
 JUDGE_RETRIES_HELP = ("Retries of a failed HTTP judge call (env LVRPO_JUDGE_RETRIES; default 5). A call, retries "
                       "included, ends within timeout x (N+1) + 30 s, then leaves its sample unscored.")
-DETECTOR_HELP = "GenEval detector: mask2former[:HF_ID_OR_PATH] or replay:FILE, optionally ,clip=ID_OR_PATH."
+DETECTOR_HELP = ("GenEval detector: mask2former[:HF_ID_OR_PATH] or replay:FILE, optionally ,clip=ID_OR_PATH, or world "
+                 "(default: world with --data world, else mask2former).")
+JUDGE_HELP = "openai:MODEL[@BASE_URL], hf:PATH or world (default with --data world)."
 
 
 def handles_errors(fn):
@@ -115,6 +118,13 @@ def data_sources(data: str, adapters) -> dict[str, str]:
     if unknown := sorted(set(given) - specs):
         raise LvrpoError(f"--data names benchmarks not in the suite: {', '.join(unknown)}")
     return {a.spec: given.get(a.spec, given.get(a.name, "hub")) for a in adapters}
+
+
+def world_facts(sources: dict[str, str]) -> dict[str, str]:
+    """The world version, in the run's identity, when any benchmark reads world data."""
+    from lvrpo.world.scenes import WORLD_VERSION
+
+    return {"world_version": WORLD_VERSION} if any(world_split(s) for s in sources.values()) else {}
 
 
 def check_strict(strict: bool, summaries: list[Summary]) -> None:
@@ -197,10 +207,10 @@ def eval_cmd(
     revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
     limit: int | None = typer.Option(None, help="First N samples per benchmark (groups kept whole)."),
     out: Path | None = typer.Option(None, help="Run directory (default runs/<model name>)."),
-    judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    judge: str | None = typer.Option(None, help=JUDGE_HELP),
     judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help=JUDGE_TIMEOUT_HELP),
     judge_retries: str | None = typer.Option(None, metavar="N", help=JUDGE_RETRIES_HELP),
-    detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
+    detector: str | None = typer.Option(None, help=DETECTOR_HELP),
     batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
     backend: str | None = typer.Option(None, help="Force a backend: hf, janus, diffusers, openai, vllm, replay."),
@@ -225,7 +235,8 @@ def eval_cmd(
 
     adapters = resolve_suite(suite)
     model, data = canonical_model(model), with_revision(canonical_data(data), revision)
-    sources = data_sources(data, adapters)
+    sources, bench_split = with_world_split(data_sources(data, adapters), split)
+    judge, detector = default_oracles(sources, adapters, judge, detector)
     check_judge_spec(judge)
     needs = [a.name for a in adapters if a.needs_judge]
     if needs and judge is None and not predict_only:
@@ -245,7 +256,7 @@ def eval_cmd(
     store = RunStore(out or default_out(model))
     config = {"model": model, **model_backend.describe(), "dtype": dtype, "model_args": options.extra,
               "data": data, "split": split, "judge": judge.split("@")[0] if judge else None,
-              "detector": detector_spec, "seed": seed}
+              "detector": detector_spec, "seed": seed, **world_facts(sources)}
     # the judge's model is part of the run's identity; where it is served (URL, port) is recorded only
     store.open(config, {"suite": suite, "benchmarks": [a.spec for a in adapters], "seeds": {"global": seed},
                         "judge_spec": judge, "limits": {a.spec: limit for a in adapters}}, overwrite=overwrite)
@@ -254,7 +265,7 @@ def eval_cmd(
     for a in adapters:
         try:
             summaries.append(run_benchmark(a, model_backend, store.bench_dir(a.spec), source=sources[a.spec],
-                                           split=split, limit=limit, batch_size=batch, ctx=ctx, bars=bars,
+                                           split=bench_split, limit=limit, batch_size=batch, ctx=ctx, bars=bars,
                                            predict_only=predict_only))
         except NothingScored as e:  # no number for this one (its scores are kept); the others still run
             failed.append(str(e))
@@ -281,10 +292,10 @@ def score_cmd(
     data: str = typer.Option("hub", help="hub | hub:ID | world | PATH (with --predictions)."),
     split: str | None = typer.Option(None, help="Dataset split (default: the benchmark's official one)."),
     revision: str | None = typer.Option(None, help="Hub dataset revision (commit or tag) for hub data sources."),
-    judge: str | None = typer.Option(None, help="openai:MODEL[@BASE_URL] or hf:PATH."),
+    judge: str | None = typer.Option(None, help=JUDGE_HELP),
     judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help=JUDGE_TIMEOUT_HELP),
     judge_retries: str | None = typer.Option(None, metavar="N", help=JUDGE_RETRIES_HELP),
-    detector: str = typer.Option("mask2former", help=DETECTOR_HELP),
+    detector: str | None = typer.Option(None, help=DETECTOR_HELP),
     out: Path | None = typer.Option(None, help="Write scores.jsonl and summary.json here."),
     as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
     seed: int = typer.Option(0, help="Seed for any randomised scoring step."),
@@ -324,8 +335,9 @@ def need_judge(adapters, judge: str | None) -> None:
                          "openai:MODEL[@URL] or hf:PATH")
 
 
-def score_file(bench: str, predictions: Path, *, data: str, split: str | None, judge: str | None, detector: str,
-               out: Path | None, seed: int, judge_limits: tuple[str | None, str | None] = (None, None)) -> Summary:
+def score_file(bench: str, predictions: Path, *, data: str, split: str | None, judge: str | None,
+               detector: str | None, out: Path | None, seed: int,
+               judge_limits: tuple[str | None, str | None] = (None, None)) -> Summary:
     """One benchmark's predictions file (or official prediction folder) against its data."""
     from lvrpo.evals import get_adapter
     from lvrpo.predictions import read_predictions
@@ -333,6 +345,9 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
     from lvrpo.store import JsonlLog
 
     adapter = get_adapter(bench)
+    sources, split = with_world_split({adapter.spec: data}, split)
+    data = sources[adapter.spec]
+    judge, detector = default_oracles(sources, [adapter], judge, detector)
     need_judge([adapter], judge)
     seed_everything(seed)
     # bad judge/detector: fail first
@@ -361,7 +376,7 @@ def score_file(bench: str, predictions: Path, *, data: str, split: str | None, j
     return summary
 
 
-def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: bool,
+def score_run(run: Path, *, judge: str | None, detector: str | None, seed: int, quiet: bool,
               judge_limits: tuple[str | None, str | None] = (None, None)) -> list[Summary]:
     """Every benchmark of a run directory scored afresh from its stored predictions, with the data, split and
     limit the run was made with; summaries written where `eval` writes them."""
@@ -374,14 +389,15 @@ def score_run(run: Path, *, judge: str | None, detector: str, seed: int, quiet: 
     adapters = [get_adapter(spec) for spec in manifest.get("benchmarks", [])]
     if not adapters:
         raise LvrpoError(f"{run}: the manifest names no benchmark")
+    sources, split = with_world_split(data_sources(config.get("data", "hub"), adapters), config.get("split"))
+    judge, detector = default_oracles(sources, adapters, judge, detector)
     need_judge(adapters, judge)
-    sources = data_sources(config.get("data", "hub"), adapters)
     seed_everything(seed)
     ctx = make_context(judge, detector if any(a.needs_detector for a in adapters) else None, seed, judge_limits)
     bars, summaries = Bars(quiet), []
     for a in adapters:
         bench_dir = run / a.spec.replace(":", "_")
-        samples = apply_limit(a.load(sources[a.spec], config.get("split"), for_requests=False),
+        samples = apply_limit(a.load(sources[a.spec], split, for_requests=False),
                               limits.get(a.spec), a.group)
         outputs = stored_outputs(a, bench_dir, samples)
         if not outputs:
@@ -441,3 +457,8 @@ def leaderboard_cmd(
 
 if __name__ == "__main__":
     app()
+
+
+from lvrpo.world.cli import world_app  # noqa: E402  (after handles_errors, which its commands use)
+
+app.add_typer(world_app, name="world")

@@ -149,6 +149,7 @@ def score(adapter: Adapter, samples: list[Sample], outputs: dict[str, Output], c
           log: JsonlLog | None = None, bars: Bars | None = None, notes: list[str] | None = None) -> list[Score]:
     """Scores for the samples that have an output. A score stored in `log` is reused only when it was made from
     the same row, prediction and scorer (its `key`) and is not unscored (those are retried); new ones appended."""
+    ctx = ctx.for_bench(adapter.name)
     base = log.path.parent if log else None
     scorer = f"{adapter.spec}@{adapter.scorer_version}"
     keys = {s.id: score_key(s, outputs[s.id], scorer, base) for s in samples if s.id in outputs}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,3 +138,9 @@ class Context:
     detector: Any = None
     color_classifier: Any = None
     seed: int = 0
+
+    def for_bench(self, bench: str) -> Context:
+        """This context as `bench` sees it: a judge that serves only some benchmarks (`serves`, as the world
+        oracle does) is absent for the others, which then use their rules (MathVista, MMBench)."""
+        serves = getattr(self.judge, "serves", None)
+        return self if serves is None or bench in serves else replace(self, judge=None)

@@ -2,7 +2,7 @@
 
 `--data hub` (default) reads the benchmark's official HF id (falling back to its moved/mirror ids),
 `--data hub:ID` names another id, `--data PATH` reads a `save_to_disk` directory or a
-parquet/jsonl/json file, `--data world` is the bundled ShapesWorld generator.
+parquet/jsonl/json file, `--data world[:SPLIT]` the bundled ShapesWorld generator (`lvrpo.world.data`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ def load_samples(adapter: Adapter, source: str, split: str, *, for_requests: boo
 
     Columns needed to score are always required; image/request columns only when `for_requests`.
     """
-    if source == "world":
-        raise LvrpoError("--data world: the ShapesWorld generator is not available yet")
+    from lvrpo.world import data as world
+
     hub, at, revision = source.partition("@")  # `hub@REV` / `hub:ID@REV`: a dataset revision (commit, tag)
-    if hub == "hub" or hub.startswith("hub:"):
+    if (part := world.world_split(source)) is not None:  # generated rows, images as PIL values
+        rows = world.world_rows(adapter, part)
+        columns, origin, base_dir = list(dict.fromkeys(k for row in rows for k in row)), world.origin(part), None
+    elif hub == "hub" or hub.startswith("hub:"):
         ids = (hub[4:],) if hub.startswith("hub:") else adapter.hub_ids
         rows, origin, columns, base_dir = _from_hub(adapter, ids, split, revision if at else None)
     else:

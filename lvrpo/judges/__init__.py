@@ -2,6 +2,8 @@
 
 - `openai:MODEL[@BASE_URL]`: an OpenAI-compatible endpoint (see judges/openai.py for the environment variables).
 - `hf:PATH`: a local transformers image-text-to-text model.
+- `world`: the ShapesWorld oracle (judges/world.py), the default with `--data world`; it grades MM-Vet, WISE and
+  GEdit only.
 
 How long an `openai:` judge call may take: `--judge-timeout SECONDS` (env `LVRPO_JUDGE_TIMEOUT`, default 120) per
 attempt and `--judge-retries N` (env `LVRPO_JUDGE_RETRIES`, default 5) retries after the first; one call, retries and
@@ -23,7 +25,7 @@ from PIL import Image
 from lvrpo.judges.base import Judge, JudgeError
 from lvrpo.types import LvrpoError
 
-KINDS = ("openai", "hf")
+KINDS = ("openai", "hf", "world")
 TIMEOUT_ENV, RETRIES_ENV = "LVRPO_JUDGE_TIMEOUT", "LVRPO_JUDGE_RETRIES"
 
 
@@ -58,11 +60,11 @@ def judge_limits(timeout: str | float | None = None, retries: str | int | None =
 
 def check_judge_spec(spec: str | None) -> str | None:
     """Validate `openai:MODEL[@BASE_URL]` or `hf:PATH` early, before any model work."""
-    if spec is None:
-        return None
+    if spec is None or spec == "world":
+        return spec
     kind, _, rest = spec.partition(":")
     if kind not in KINDS or not rest:
-        raise LvrpoError(f"--judge {spec!r}: expected openai:MODEL[@BASE_URL] or hf:PATH")
+        raise LvrpoError(f"--judge {spec!r}: expected openai:MODEL[@BASE_URL], hf:PATH or world")
     if kind == "openai":  # a missing key fails here, before the model runs, not at the first judge call
         from lvrpo.judges.openai import check_openai_spec
 
@@ -77,6 +79,10 @@ def make_judge(spec: str | None, *, timeout: str | float | None = None,
     seconds, count = judge_limits(timeout, retries)  # checked even without a judge: a typo is never ignored
     if check_judge_spec(spec) is None:
         return None
+    if spec == "world":
+        from lvrpo.judges.world import WorldJudge
+
+        return WorldJudge()
     kind, _, rest = spec.partition(":")
     if kind == "openai":
         from lvrpo.judges.openai import OpenAIJudge, parse_openai_spec

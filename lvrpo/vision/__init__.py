@@ -6,8 +6,9 @@ Specs (`--detector`, default `mask2former`):
   mmdet weights) plus CLIP ViT-L/14 (`openai/clip-vit-large-patch14`) for colours.
 - `replay:FILE` — detections stored per image in a JSON file (`ReplayDetector`); colours come from the file's
   `color` fields, so no colour classifier is built.
-- Either may end in `,clip=HF_ID_OR_PATH` to choose the CLIP checkpoint (for `replay`, this adds a classifier for
-  detections stored without a colour).
+- `world` — the ShapesWorld oracle (`lvrpo.world.detect`: classical CV, no weights), the default with `--data world`.
+- Either of the first two may end in `,clip=HF_ID_OR_PATH` to choose the CLIP checkpoint (for `replay`, this adds
+  a classifier for detections stored without a colour).
 
 Everything is loaded here, eagerly, so a bad checkpoint fails before any image is generated.
 """
@@ -30,9 +31,13 @@ def make_detector(spec: str) -> tuple[Detector, ColorClassifier | None]:
     if kind == "mask2former":
         detector = Mask2FormerDetector(arg or DEFAULT_MASK2FORMER)
         return detector, ClipColorClassifier(option or DEFAULT_CLIP)
+    if kind == "world" and not arg and not option:
+        from lvrpo.world.detect import WorldColorClassifier, WorldDetector
+
+        return WorldDetector(), WorldColorClassifier()
     if kind == "replay":
         if not arg:
             raise LvrpoError("--detector replay:FILE needs a file of stored detections")
         return ReplayDetector(arg), (ClipColorClassifier(option) if option else None)
     raise LvrpoError(f"unknown --detector {spec!r} (valid: mask2former[:HF_ID_OR_PATH][,clip=ID_OR_PATH], "
-                     "replay:FILE[,clip=ID_OR_PATH])")
+                     "replay:FILE[,clip=ID_OR_PATH], world)")

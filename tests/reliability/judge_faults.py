@@ -151,8 +151,10 @@ def campaign(root: Path, rate: float = 0.3, sticky: float = 0.1, seed: int = 0) 
         report.problems.append(f"healthy rerun failed: {res.stderr.strip()[-500:]}")
     else:
         after, sums = _scores(root / "faulty"), _summaries(root / "clean")
+        # value, answer and reason as fault-free; the judge replies may differ (a re-ask after an unreadable one)
+        same = ("value", "parsed", "target", "reason")
         report.problems += [f"after the healthy rerun, {k} scored {after.get(k)} (fault-free {s})"
-                            for k, s in clean.items() if after.get(k) != s]
+                            for k, s in clean.items() if k not in after or any(after[k][f] != s[f] for f in same)]
         report.problems += [f"after the healthy rerun, {b} summary has {k}={s.get(k)!r} (fault-free {sums[b].get(k)!r})"
                             for b, s in _summaries(root / "faulty").items() for k in (s or {}) | sums[b]
                             if s.get(k) != sums[b].get(k) and k != "notes"]  # notes say what was re-asked
