@@ -92,6 +92,7 @@ PQ_PROMPT = "\n".join([CONTEXT, PQ_RULE])
 JUDGE_SETTINGS = {
     "gpt-4.1": {"max_tokens": 1400, "temperature": None, "image_format": "jpeg"},
     "qwen2.5-vl": {"max_tokens": 512, "temperature": 0.0, "image_format": "png"},
+    "world": {"max_tokens": 512, "temperature": 0.0, "image_format": "png"},  # the ShapesWorld oracle (no image codec)
 }
 
 
@@ -151,8 +152,10 @@ def target_size(width: int, height: int, area: int = TARGET_AREA) -> tuple[int, 
 
 def judge_protocol(judge: Any) -> str:
     """Which official judge path a judge follows: local (`hf:`) or Qwen-named judges the Qwen2.5-VL one,
-    any other the GPT-4.1 one."""
+    the ShapesWorld oracle its own, any other the GPT-4.1 one."""
     name = str(getattr(judge, "name", "") or "").lower()
+    if name == "world":
+        return "world"
     return "qwen2.5-vl" if name.startswith("hf:") or "qwen" in name else "gpt-4.1"
 
 

@@ -11,7 +11,8 @@ format that judge would use ("0.7"; "Consistency: 2 …"; `{"score": [a, b], …
 - WISE (`legacy`: Consistency/Realism/Aesthetic 0-2; `verified`: Score 0/1): the objects the prompt asks for
   (`lvrpo.world.generation.wise_expected`) against the objects the detector reads off the image
   (`lvrpo.world.detect.read_scene`): all and only them → 2, some of them → 1, none → 0. Realism and aesthetic
-  quality come from how clean the image is (`image_quality`: flat background and clean shapes).
+  quality come from how clean the image is (`image_quality`: flat background and clean shapes; 0 for an image
+  with no object at all).
 - GEdit (VIEScore SC and PQ calls): the target scene is the instruction applied to the scene read off the source
   image (`edit_target`). Success = the share of the instruction's changes present in the edit; over-editing = the
   share of untouched objects left as they were, less any stray object; PQ = image cleanliness, all on 0-10.
@@ -121,7 +122,7 @@ def grade_wise(text: str, image: Image.Image, *, verified: bool) -> str:
     want = Counter(expected)
     seen = Counter((o.shape, o.color) for o in detect.read_scene(image).objects)
     consistency = 2 if seen == want else 1 if seen & want else 0
-    quality = detect.image_quality(image)
+    quality = detect.image_quality(image) if seen else 0.0  # an empty canvas is neither realistic nor pleasing
     clean = 2 if quality >= 0.97 else 1 if quality >= 0.85 else 0
     if verified:
         return f"Score: {int(consistency == 2 and clean >= 1)}"

@@ -35,8 +35,10 @@ def load_backend(model: str, backend: str | None = None, options: BackendOptions
     options = options or BackendOptions()
     if backend is not None and backend not in BACKENDS:
         raise LvrpoError(f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})")
-    if model == "nano":
-        raise LvrpoError("--model nano: the ShapesWorld nano model is not available yet")
+    if model == "nano":  # the packaged ShapesWorld model, a Janus checkpoint like any other
+        from lvrpo.world.nano import checkpoint
+
+        model, backend = checkpoint(), backend or "janus"
     prefix = next((p for p in NOT_CHECKPOINTS if model.startswith(p + ":")), None)
     if prefix:
         name, model, config = backend or prefix, model[len(prefix) + 1:], {}

@@ -1,4 +1,5 @@
-"""`janus`: transformers `JanusForConditionalGeneration` (Janus-Pro-1B/7B) — understanding and text-to-image.
+"""`janus`: transformers `JanusForConditionalGeneration` (Janus-Pro-1B/7B) — understanding and text-to-image, and
+editing for checkpoints that declare it (`lvrpo_capabilities` in config.json, as the nano model does).
 
 Understanding goes through the processor's chat template (the prompt layout of `lvrpo.models.prompting`, shared
 with the hf backend), greedy, one left-padded batch. Text-to-image goes through
@@ -135,6 +136,46 @@ def sample_image_tokens(model, inputs: dict[str, torch.Tensor], seeds: list[int]
                           logits_processor=LogitsProcessorList([GuidedSampler(cfg_weight, temperature, gens)]))
 
 
+def edit_prompts(processor, requests: list[Request], rows: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
+    """Edit inputs: a user turn with the source image (through the understanding encoder) and the instruction,
+    then begin-of-image, left-padded into one batch with the images' pixel values."""
+    boi = processor.tokenizer.boi_token
+    texts = [processor.apply_chat_template([{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": requests[i].prompt}]}], add_generation_prompt=True) + boi
+        for i, _ in rows]
+    images = [requests[i].images[0].convert("RGB") for i, _ in rows]
+    return dict(processor(text=texts, images=images, generation_mode="text", padding=True, return_tensors="pt"))
+
+
+def sample_edit_tokens(model, inputs: dict[str, torch.Tensor], seeds: list[int], cfg_weight: float,
+                       temperature: float) -> torch.Tensor:
+    """(B, num_image_tokens) image tokens after source image + instruction, with CFG against the unconditional
+    branch of text-to-image (every prompt token but BOS and begin-of-image as pad, no image) and the same
+    per-row guided sampling as `GuidedSampler`."""
+    bos, boi, pad = special_ids(model)
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    embeds = model.get_input_embeddings()(ids)
+    feats = model.model.get_image_features(inputs["pixel_values"].to(embeds.dtype)).pooler_output
+    where = (ids == model.config.image_token_id).unsqueeze(-1)
+    embeds = embeds.masked_scatter(where, feats.reshape(-1, embeds.shape[-1]).to(embeds.dtype))
+    x = torch.cat([embeds, model.get_input_embeddings()(unconditional_ids(ids, bos, boi, pad))])
+    mask = torch.cat([mask, mask])
+    sampler = GuidedSampler(cfg_weight, temperature,
+                            [torch.Generator(device=ids.device).manual_seed(int(s)) for s in seeds])
+    lm, tokens, cache = model.model.language_model, [], None
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    for _ in range(model.generation_config.generation_kwargs["num_image_tokens"]):
+        out = lm(inputs_embeds=x, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+        cache = out.past_key_values
+        scores = sampler(None, model.model.generation_head(out.last_hidden_state[:, -1]))
+        picked = scores.argmax(-1)
+        tokens.append(picked)
+        x = model.prepare_embeddings_for_image_generation(torch.cat([picked, picked])).unsqueeze(1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        positions = positions[:, -1:] + 1
+    return torch.stack(tokens, 1)
+
+
 def decode_images(model, processor, tokens: torch.Tensor) -> list[Image.Image]:
     """Image tokens → VQ decoder → PIL. `decode_image_tokens` returns channels-last (B, H, W, 3) in the processor's
     normalised space; we unnormalise with its mean/std and truncate to uint8 like the official
@@ -155,6 +196,13 @@ class JanusBackend(Backend):
 
     name = "janus"
     capabilities = frozenset({"understand", "generate"})
+    # A Janus-class checkpoint trained to edit says so in its config (the nano model does); Janus-Pro does not.
+    DECLARED = "lvrpo_capabilities"
+
+    @classmethod
+    def capabilities_for(cls, config: dict) -> frozenset:
+        declared = config.get(cls.DECLARED)
+        return frozenset(declared) & {"understand", "generate", "edit"} if declared else cls.capabilities
 
     def __init__(self, model: str, options: BackendOptions):
         from transformers import AutoProcessor, JanusForConditionalGeneration
@@ -174,6 +222,7 @@ class JanusBackend(Backend):
         except Exception as e:
             raise explain_load_error(model, e) from e
         self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at the right end
+        self.capabilities = self.capabilities_for(self.model.config.to_dict())
 
     @torch.no_grad()
     def understand(self, requests: list[Request]) -> list[str]:
@@ -211,6 +260,28 @@ class JanusBackend(Backend):
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
             seeds = [request_seed(requests[i]) + k for i, k in rows]
             tokens = sample_image_tokens(self.model, inputs, seeds, cfg_weight, temperature)
+            for (i, _), img in zip(rows, decode_images(self.model, self.processor, tokens), strict=True):
+                results[i].append(img)
+        return results
+
+    @torch.no_grad()
+    def edit(self, requests: list[Request]) -> list[list[Image.Image]]:
+        """Source image + instruction → num_images edited images (checkpoints that declare the edit capability)."""
+        if "edit" not in self.capabilities:
+            raise LvrpoError(f"janus: {self.model_id} declares no edit capability ({self.DECLARED} in config.json)")
+        groups: dict[tuple[float, float], list[int]] = {}
+        for i, r in enumerate(requests):
+            if not r.images:
+                raise LvrpoError(f"janus: edit request {r.id!r} has no source image")
+            groups.setdefault(self._sampling(r), []).append(i)
+        results: list[list[Image.Image]] = [[] for _ in requests]
+        for (cfg_weight, temperature), idx in groups.items():
+            rows = [(i, k) for i in idx for k in range(requests[i].num_images)]
+            if not rows:
+                continue
+            inputs = {k: v.to(self.device) for k, v in edit_prompts(self.processor, requests, rows).items()}
+            seeds = [request_seed(requests[i]) + k for i, k in rows]
+            tokens = sample_edit_tokens(self.model, inputs, seeds, cfg_weight, temperature)
             for (i, _), img in zip(rows, decode_images(self.model, self.processor, tokens), strict=True):
                 results[i].append(img)
         return results

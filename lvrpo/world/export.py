@@ -49,7 +49,7 @@ def export(adapter: Adapter, split: str, out: Path, *, reference: bool = False, 
     if adapter.name == "wise":
         files: list[list[dict]] = [[] for _ in adapter.protocol.files]
         for row in rows:
-            files[WISE_FILES[row["Category"]]].append(row)
+            files[WISE_FILES[adapter.category(row["prompt_id"])]].append(row)
         for name, records in zip(adapter.protocol.files, files, strict=True):
             (out / name).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
     else:
