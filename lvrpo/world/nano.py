@@ -96,9 +96,21 @@ def save(model: Any, processor: Any, out: Path, manifest: dict[str, Any]) -> Non
     (out / "nano_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
-def checkpoint() -> str:
-    """The packaged nano checkpoint's folder, or an LvrpoError naming the missing file and how to rebuild it."""
-    for name in ("config.json", "model.safetensors"):
-        if not (PACKAGED / name).is_file():
-            raise LvrpoError(f"--model nano: {PACKAGED / name} is missing; rebuild it with: {REBUILD}")
-    return str(PACKAGED)
+def checkpoint(folder: Path | None = None) -> str:
+    """The nano checkpoint's folder (default: the packaged one), or an LvrpoError naming the missing or corrupt
+    file and how to rebuild it. Only the safetensors header is read here; the backend loads the weights."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = PACKAGED if folder is None else folder
+    for name in FILES:
+        if not (folder / name).is_file():
+            raise LvrpoError(f"--model nano: {folder / name} is missing; rebuild it with: {REBUILD}")
+    try:
+        json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+            f.keys()
+    except (ValueError, OSError, SafetensorError) as e:  # JSONDecodeError is a ValueError
+        bad = "config.json" if isinstance(e, json.JSONDecodeError) else "model.safetensors"
+        raise LvrpoError(f"--model nano: {folder / bad} is corrupt ({str(e).splitlines()[0][:120]}); rebuild it "
+                         f"with: {REBUILD}") from None
+    return str(folder)

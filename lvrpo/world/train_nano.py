@@ -50,6 +50,7 @@ class Recipe:
     vq_lr: float = 2e-3
     uncond_rate: float = 0.1
     captions: int = 4000
+    max_examples: int | None = None  # per task and benchmark (tiny test runs); None: the whole train split
 
 
 def caption(scene: Scene) -> str:
@@ -71,7 +72,7 @@ class Example:
     target: Image.Image | None = None  # image target (rendered at SIDE px)
 
 
-def understanding_examples(processor: Any) -> list[Example]:
+def understanding_examples(processor: Any, limit: int | None = None) -> list[Example]:
     from lvrpo.evals import get_adapter
     from lvrpo.models.prompting import render as render_prompt
     from lvrpo.world.understanding import reference_output
@@ -79,7 +80,7 @@ def understanding_examples(processor: Any) -> list[Example]:
     out = []
     for bench in UNDERSTANDING_BENCHES:
         adapter = get_adapter(bench)
-        for s in adapter.load("world:train"):
+        for s in adapter.load("world:train")[:limit]:
             text, images = render_prompt(processor, adapter.request(s))
             out.append(Example(text, images, answer=reference_output(bench, s.row)))
     return out
@@ -100,7 +101,7 @@ def caption_examples(processor: Any, n: int, held_out: frozenset[str]) -> tuple[
     return to_text, to_image
 
 
-def generation_examples(processor: Any) -> tuple[list[Example], list[Example]]:
+def generation_examples(processor: Any, limit: int | None = None) -> tuple[list[Example], list[Example]]:
     """(text-to-image, edit) examples from the GenEval, WISE and GEdit train rows."""
     import json
 
@@ -109,12 +110,12 @@ def generation_examples(processor: Any) -> tuple[list[Example], list[Example]]:
     t2i, edits = [], []
     for bench in ("geneval", "wise"):
         adapter = get_adapter(bench)
-        for s in adapter.load("world:train"):
+        for s in adapter.load("world:train")[:limit]:
             scene = Scene.from_dict(json.loads(s.row["world"]))
             t2i.append(Example(_chat(processor, adapter.request(s).prompt), [], target=render(scene, SIDE)))
     for language in ("en", "cn"):
         adapter = get_adapter(f"gedit:{language}")
-        for s in adapter.load("world:train"):
+        for s in adapter.load("world:train")[:limit]:
             r = adapter.request(s)
             target = Scene.from_dict(json.loads(s.row["world"])["target"])
             edits.append(Example(_chat(processor, r.prompt, image=True), [r.images[0]], target=render(target, SIDE)))
@@ -315,9 +316,9 @@ def train(out: Path, recipe: Recipe, progress: Callable[[str, int, int, float], 
     from transformers import AutoTokenizer  # noqa: F401  (fail early if transformers is unusable)
 
     model, processor = build(corpus_texts(), recipe.seed)
-    understanding = understanding_examples(processor)
+    understanding = understanding_examples(processor, recipe.max_examples)
     to_text, to_image = caption_examples(processor, recipe.captions, held_out_keys())
-    t2i, edits = generation_examples(processor)
+    t2i, edits = generation_examples(processor, recipe.max_examples)
     train_vq(model, processor, [e.target for e in to_image + t2i + edits], recipe, log, gen)
     raw = {"vqa": understanding, "caption": to_text, "t2i": t2i + to_image, "edit": edits}
     codes = {name: encode(model, processor, [e.target for e in raw[name]]) for name in ("t2i", "edit")}
