@@ -211,7 +211,8 @@ def eval_cmd(
     judge_timeout: str | None = typer.Option(None, metavar="SECONDS", help=JUDGE_TIMEOUT_HELP),
     judge_retries: str | None = typer.Option(None, metavar="N", help=JUDGE_RETRIES_HELP),
     detector: str | None = typer.Option(None, help=DETECTOR_HELP),
-    batch_size: str = typer.Option("1", help="Requests per model call, or auto (halves on out-of-memory)."),
+    batch_size: str | None = typer.Option(None, help="Requests per model call, or auto (halves on out-of-memory); "
+                                          "default 1 (16 for --model nano)."),
     seed: int = typer.Option(0, help="Seed for sampling and any randomised scoring step."),
     backend: str | None = typer.Option(None, help="Force a backend: hf, janus, diffusers, openai, vllm, replay."),
     dtype: str = typer.Option("auto", help="auto | float32 | bfloat16 | float16."),
@@ -244,7 +245,7 @@ def eval_cmd(
                          "--predict-only to store predictions now and score them later")
     options = BackendOptions(dtype=dtype, device=device, attn_implementation=attn_implementation,
                              trust_remote_code=trust_remote_code, extra=parse_pairs(model_args, "--model-args"))
-    batch = parse_batch_size(batch_size)
+    batch = parse_batch_size(batch_size or ("16" if model == "nano" else "1"))
     # what the suite needs is checked from the checkpoint's config before any weights load, and again once loaded
     model_backend = load_backend(model, backend, options, needs={a.kind for a in adapters})
     check_capabilities(model_backend, {a.kind for a in adapters})

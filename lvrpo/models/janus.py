@@ -17,6 +17,8 @@ image does not depend on what else was in the batch.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -248,40 +250,32 @@ class JanusBackend(Backend):
     @torch.no_grad()
     def generate(self, requests: list[Request]) -> list[list[Image.Image]]:
         """All prompts × num_images in one sampling call per (cfg_weight, temperature) setting."""
-        groups: dict[tuple[float, float], list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault(self._sampling(r), []).append(i)
-        results: list[list[Image.Image]] = [[] for _ in requests]
-        for (cfg_weight, temperature), idx in groups.items():
-            rows = [(i, k) for i in idx for k in range(requests[i].num_images)]
-            if not rows:
-                continue
-            inputs = image_prompts(self.processor, [requests[i].prompt for i, _ in rows])
-            inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            seeds = [request_seed(requests[i]) + k for i, k in rows]
-            tokens = sample_image_tokens(self.model, inputs, seeds, cfg_weight, temperature)
-            for (i, _), img in zip(rows, decode_images(self.model, self.processor, tokens), strict=True):
-                results[i].append(img)
-        return results
+        return self._images(requests, lambda rows: image_prompts(self.processor, [requests[i].prompt for i, _ in rows]),
+                            sample_image_tokens)
 
     @torch.no_grad()
     def edit(self, requests: list[Request]) -> list[list[Image.Image]]:
         """Source image + instruction → num_images edited images (checkpoints that declare the edit capability)."""
         if "edit" not in self.capabilities:
             raise LvrpoError(f"janus: {self.model_id} declares no edit capability ({self.DECLARED} in config.json)")
+        if missing := [r.id for r in requests if not r.images]:
+            raise LvrpoError(f"janus: edit request {missing[0]!r} has no source image")
+        return self._images(requests, lambda rows: edit_prompts(self.processor, requests, rows), sample_edit_tokens)
+
+    def _images(self, requests: list[Request], inputs_for, sample) -> list[list[Image.Image]]:
+        """num_images per request: rows grouped by sampling setting, each group one `sample` call on the inputs
+        `inputs_for(rows)` builds, row (i, k) seeded with request i's seed + k."""
         groups: dict[tuple[float, float], list[int]] = {}
         for i, r in enumerate(requests):
-            if not r.images:
-                raise LvrpoError(f"janus: edit request {r.id!r} has no source image")
             groups.setdefault(self._sampling(r), []).append(i)
         results: list[list[Image.Image]] = [[] for _ in requests]
         for (cfg_weight, temperature), idx in groups.items():
             rows = [(i, k) for i in idx for k in range(requests[i].num_images)]
             if not rows:
                 continue
-            inputs = {k: v.to(self.device) for k, v in edit_prompts(self.processor, requests, rows).items()}
+            inputs = {k: v.to(self.device) for k, v in inputs_for(rows).items()}
             seeds = [request_seed(requests[i]) + k for i, k in rows]
-            tokens = sample_edit_tokens(self.model, inputs, seeds, cfg_weight, temperature)
+            tokens = sample(self.model, inputs, seeds, cfg_weight, temperature)
             for (i, _), img in zip(rows, decode_images(self.model, self.processor, tokens), strict=True):
                 results[i].append(img)
         return results
@@ -298,8 +292,10 @@ class JanusBackend(Backend):
         return pick("cfg_weight", "guidance_scale"), pick("temperature")
 
     def describe(self) -> dict:
+        made = Path(self.model_id) / "nano_manifest.json"  # a trained-here checkpoint: which training made it
+        trained = {"trained": hashlib.sha256(made.read_bytes()).hexdigest()[:16]} if made.is_file() else {}
         return {"backend": self.name, "model": self.model_id, "device": self.device, "dtype": str(self.dtype),
-                "chat_template": template_digest(self.processor), **DEFAULTS, **self.user}
+                "chat_template": template_digest(self.processor), **trained, **DEFAULTS, **self.user}
 
 
 def _number(value: Any, key: str) -> float:

@@ -46,7 +46,7 @@ def tiny_janus(out: Path, *, init_std: float = 0.2, seed: int = 0, black: bool =
 
     tok = train_tokenizer([CORPUS], special_tokens=("<pad>", "<s>", "</s>", "<|User|>", "<|Assistant|>"),
                           image_token="<image_placeholder>", boi_token="<begin_of_image>", eoi_token="<end_of_image>")
-    _prepend_bos(tok)
+    prepend_bos(tok)
     hidden, n_tokens = 32, GRID * GRID
     text = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
                        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
@@ -77,7 +77,7 @@ def tiny_janus(out: Path, *, init_std: float = 0.2, seed: int = 0, black: bool =
     return out
 
 
-def _prepend_bos(tok) -> None:
+def prepend_bos(tok) -> None:
     """Janus-Pro's Llama tokenizer starts every sequence with BOS (image-mode CFG keeps BOS in the unconditional
     branch); do the same here."""
     from tokenizers import processors

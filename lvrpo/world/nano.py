@@ -29,20 +29,12 @@ CAPABILITIES = ["understand", "generate", "edit"]
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "processor_config.json")
 REBUILD = "lvrpo world train-nano --out DIR (then --model DIR), or reinstall lvrpo"
 
-# Janus-Pro's role layout ("<|User|>: ...\n\n<|Assistant|>:"), images as the processor's image token.
-TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'user' %}<|User|>: {% elif m['role'] == 'assistant' %}<|Assistant|>: "
-    "{% else %}{{ m['role'] }}: {% endif %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
-    "{% for p in m['content'] %}{% if p['type'] == 'image' %}<image_placeholder>{{ '\\n' }}{% else %}"
-    "{{ p['text'] }}{% endif %}{% endfor %}{% endif %}{{ '\\n\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}<|Assistant|>:{% endif %}")
 SPECIALS = ("<pad>", "<s>", "</s>", "<|User|>", "<|Assistant|>")
 
 
 def build(texts: list[str], seed: int, vocab_size: int = 2000) -> tuple[Any, Any]:
     """A fresh (model, processor): tokenizer trained on `texts`, random weights from `seed`."""
     import torch
-    from tokenizers import processors
     from transformers import (
         GenerationConfig,
         JanusConfig,
@@ -55,13 +47,11 @@ def build(texts: list[str], seed: int, vocab_size: int = 2000) -> tuple[Any, Any
     )
 
     from lvrpo.testing import train_tokenizer
+    from lvrpo.testing.janus import JANUS_TEMPLATE, prepend_bos
 
     tok = train_tokenizer(texts, special_tokens=SPECIALS, vocab_size=vocab_size, image_token="<image_placeholder>",
                           boi_token="<begin_of_image>", eoi_token="<end_of_image>")
-    # Janus-Pro's tokenizer starts every sequence with BOS (image-mode CFG keeps it in the unconditional branch).
-    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{tok.bos_token} $A", pair=f"{tok.bos_token} $A {tok.bos_token} $B",
-        special_tokens=[(tok.bos_token, tok.bos_token_id)])
+    prepend_bos(tok)  # Janus-Pro's tokenizer starts every sequence with BOS (CFG keeps it unconditional)
     hidden, n_tokens = 192, GRID * GRID
     text = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=512, num_hidden_layers=4,
                        num_attention_heads=6, num_key_value_heads=6, max_position_embeddings=256,
@@ -83,7 +73,7 @@ def build(texts: list[str], seed: int, vocab_size: int = 2000) -> tuple[Any, Any
         generation_kwargs={"boi_token_id": tok.convert_tokens_to_ids("<begin_of_image>"), "num_image_tokens": n_tokens})
     image_processor = JanusImageProcessor(size={"height": SIDE, "width": SIDE}, min_size=4,
                                           image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    processor = JanusProcessor(image_processor=image_processor, tokenizer=tok, chat_template=TEMPLATE,
+    processor = JanusProcessor(image_processor=image_processor, tokenizer=tok, chat_template=JANUS_TEMPLATE,
                                num_image_tokens=n_tokens, use_default_system_prompt=False)
     return model, processor
 
