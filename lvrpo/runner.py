@@ -220,8 +220,10 @@ def run_benchmark(adapter: Adapter, backend: Backend, bench_dir: Path, *, source
                   predict_only: bool = False) -> Summary | None:
     """Predict, score and summarise one benchmark into `bench_dir`, resuming whatever is already there.
     With `predict_only`, stop after the predictions (None: nothing scored)."""
-    samples = apply_limit(adapter.load(source, split), limit, adapter.group)
-    notes: list[str] = []
+    loaded = adapter.load(source, split)
+    samples = apply_limit(loaded, limit, adapter.group)
+    notes: list[str] = [f"--limit {limit} is more than the {len(loaded)} samples the data holds: all are used"] \
+        if limit is not None and limit > len(loaded) else []
     outputs = predict(adapter, backend, samples, JsonlLog(bench_dir / "predictions.jsonl"),
                       batch_size=batch_size, bars=bars, notes=notes)
     if predict_only:

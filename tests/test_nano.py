@@ -79,3 +79,18 @@ def test_missing_or_corrupt_nano_weights_are_one_line(trained, tmp_path):
     (bad / "config.json").write_text("{")
     with pytest.raises(LvrpoError, match=r"config\.json is corrupt"):
         nano.checkpoint(bad)
+
+
+def test_the_main_command_runs_the_packaged_nano_on_all_nine(tmp_path):
+    """`lvrpo eval --model nano --suite all --data world` (cut to a few samples each): nine headlines, one table,
+    the packaged checkpoint found without a path, its training recorded in the run's identity."""
+    res = run_cli("eval", "--model", "nano", "--suite", "all", "--data", "world", "--limit", "2", "--out",
+                  str(tmp_path / "run"), "--quiet", timeout=900)
+    assert res.returncode == 0, res.stderr
+    for bench in ("mme", "mmbench", "mmmu", "mathvista", "mmvet", "mmvp", "geneval", "wise", "gedit"):
+        assert bench in res.stdout
+        assert json.loads((tmp_path / "run" / bench / "summary.json").read_text())["coverage"] == 1.0
+    config = json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]
+    assert config["model"] == "nano" and config["trained"] and config["judge"] == "world"
+    made = json.loads((nano.PACKAGED / "nano_manifest.json").read_text())
+    assert made["command"].startswith("lvrpo world train-nano") and "test_split" in made

@@ -121,6 +121,14 @@ def test_bad_world_input_is_one_line(tmp_path):
     assert res.returncode == 1 and "no mmbench:cn_dev in the world" in res.stderr
 
 
+def test_limit_beyond_the_world_split_says_all_are_used(exported, tmp_path):
+    replay = replay_file(tmp_path / "reference.jsonl", exported)
+    res = run_cli("eval", "--model", f"replay:{replay}", "--suite", "mmvp", "--data", "world", "--limit", "500",
+                  "--out", str(tmp_path / "run"), "--quiet", check=True)
+    assert "--limit 500 is more than the 60 samples the data holds: all are used" in res.stderr.replace("\n", " ")
+    assert json.loads((tmp_path / "run" / "mmvp" / "summary.json").read_text())["n"] == 60
+
+
 def test_world_show_prints_rows_and_saves_a_contact_sheet(tmp_path):
     res = run_cli("world", "show", "gedit", "--n", "3", "--out", str(tmp_path / "sheet.png"), check=True)
     assert "instruction" not in res.stdout and "color_alter" in res.stdout or "subject" in res.stdout
