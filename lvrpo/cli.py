@@ -456,10 +456,12 @@ def leaderboard_cmd(
         lb.plot(rows, plot)
 
 
+# Verbs kept in their own modules (registered after handles_errors, which they use).
+from lvrpo.grpo.cli import train_cmd  # noqa: E402
+from lvrpo.world.cli import world_app  # noqa: E402
+
+app.command("train")(handles_errors(train_cmd))
+app.add_typer(world_app, name="world")
+
 if __name__ == "__main__":
     app()
-
-
-from lvrpo.world.cli import world_app  # noqa: E402  (after handles_errors, which its commands use)
-
-app.add_typer(world_app, name="world")

@@ -58,3 +58,34 @@ def test_config_errors(parts, tmp_path):
     load, processor, rewards, train = parts
     with pytest.raises(LvrpoError, match="at least 2 completions"):
         Trainer(load(), processor, rewards, train, tmp_path, GRPOConfig(num_generations=1))
+
+
+def test_kl_to_the_frozen_start_is_logged_when_beta_is_on(parts, tmp_path):
+    load, processor, rewards, train = parts
+    config = GRPOConfig(steps=2, num_generations=2, prompts_per_task=1, learning_rate=1e-2, beta=0.1,
+                        max_completion_length=3)
+    trainer = Trainer(load(), processor, rewards, train, tmp_path / "run", config)
+    first = trainer.train_step()
+    assert first["geneval/kl"] == pytest.approx(0.0, abs=1e-6)  # the policy is still the reference
+    with torch.no_grad():  # move the policy away from the reference, whatever the rewards did
+        for p in trainer.model.model.generation_head.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert trainer.train_step()["geneval/kl"] > 0
+
+
+def test_lvrpo_train_end_to_end_and_bad_input(tmp_path):
+    from tests.util import run_cli
+
+    ckpt = tiny_janus(tmp_path / "ckpt")
+    out = tmp_path / "run"
+    res = run_cli("train", "--model", str(ckpt), "--reward-suite", "geneval,mme=0.5", "--steps", "1",
+                  "--num-generations", "2", "--prompts-per-task", "1", "--out", str(out), timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "step 1/1: reward geneval" in res.stderr and f"lvrpo eval --model {out / 'last'}" in res.stderr
+    assert json.loads((out / "metrics.jsonl").read_text())["step"] == 1
+    for args, needle in [(["--reward-suite", "gedit"], "the model cannot edit"),
+                         (["--reward-suite", "mme", "--num-generations", "1"], "at least 2 completions"),
+                         (["--reward-suite", "mme", "--data", "hub"], "world's train split"),
+                         (["--reward-suite", "nope"], "nope")]:
+        res = run_cli("train", "--model", str(ckpt), "--out", str(tmp_path / "bad"), *args)
+        assert res.returncode == 1 and needle in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)

@@ -76,6 +76,15 @@ class Trainer:
                                       temperature=config.image_temperature, detach_uncond=config.detach_uncond)
         self.text = JanusTextPolicy(model, processor, temperature=config.temperature,
                                     max_new_tokens=config.max_completion_length)
+        self.reference = None
+        if config.beta != 0.0:  # a frozen copy of the starting model, only when the KL term is on (TRL's rule)
+            import copy
+
+            ref = copy.deepcopy(model).eval().requires_grad_(False)
+            self.reference = {"image": JanusImagePolicy(ref, processor, cfg_weight=config.cfg_weight,
+                                                        temperature=config.image_temperature),
+                              "text": JanusTextPolicy(ref, processor, temperature=config.temperature,
+                                                      max_new_tokens=config.max_completion_length)}
         trainable = [p for n, p in model.named_parameters() if not n.startswith("model.vqmodel")]
         for p in model.model.vqmodel.parameters():  # the VQ stays frozen (spec §6.10)
             p.requires_grad_(False)
@@ -113,9 +122,13 @@ class Trainer:
             samples = self.rng.sample(pool, min(c.prompts_per_task, len(pool)))
             policy, r, rewards = self._rollout(bench, samples, seed=c.seed * 1_000_003 + self.step * 7919)
             advantages, adv_stats = group_advantages(rewards, c.num_generations, c.scale_rewards)
-            loss, loss_stats = grpo_loss(policy.log_probs(r), None, None, advantages, r.completion_mask,
+            ref = None
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref = self.reference[policy.kind].log_probs(r)
+            loss, loss_stats = grpo_loss(policy.log_probs(r), None, ref, advantages, r.completion_mask,
                                          loss_type=c.loss_type, epsilon=c.epsilon, epsilon_high=c.epsilon_high,
-                                         beta=0.0, max_completion_length=r.completions.shape[1])
+                                         beta=c.beta, max_completion_length=r.completions.shape[1])
             total = total + loss
             stats.update({f"{bench}/{k}": v for k, v in {**adv_stats, **loss_stats, "loss": loss.item()}.items()})
         if not math.isfinite(float(total.detach())):
