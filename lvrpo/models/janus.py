@@ -168,7 +168,7 @@ def sample_edit_tokens(model, inputs: dict[str, torch.Tensor], seeds: list[int],
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
     for _ in range(model.generation_config.generation_kwargs["num_image_tokens"]):
         out = lm(inputs_embeds=x, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
-        cache = out.past_key_values
+        cache = out["cache"] if "cache" in out else out["past_key_values"]  # renamed in transformers 5.2x
         scores = sampler(None, model.model.generation_head(out.last_hidden_state[:, -1]))
         picked = scores.argmax(-1)
         tokens.append(picked)

@@ -15,7 +15,8 @@ Stage 2, the language model, on a mixture per step:
   prompts blanked to padding so classifier-free guidance has a learned unconditional branch;
 - editing: GEdit train rows (both languages): source image through the understanding encoder + instruction →
   the target scene's VQ tokens.
-The vision encoder and aligner learn at a higher rate than the rest (`vision_lr`).
+The vision encoder and aligner learn at a lower rate than the rest (`vision_lr`), which is what lets VQA leave
+the majority answer.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ COL_NAMES = {GRID[0]: "left", GRID[1]: "center", GRID[2]: "right"}
 @dataclass
 class Recipe:
     seed: int = 0
-    vq_steps: int = 1500
-    lm_steps: int = 3000
-    batch: int = 24  # sequences per task per LM step
+    vq_steps: int = 1200
+    lm_steps: int = 2500
+    batch: int = 16  # sequences per task per LM step
     lr: float = 1e-3
-    vision_lr: float = 2e-3
+    # Lower for the vision tower than for the LM: measured on this machine type (spec grpo-feasibility.md), a
+    # vision lr 3e-4 with the rest at 1e-3 beats the majority answer within minutes, 3e-3 stays stuck at it.
+    vision_lr: float = 3e-4
     vq_lr: float = 2e-3
     uncond_rate: float = 0.1
     captions: int = 4000
