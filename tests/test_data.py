@@ -85,8 +85,8 @@ def test_bad_sources_give_clear_errors(tmp_path):
     (tmp_path / "broken.jsonl").write_text('{"a": 1}\n{oops\n')
     with pytest.raises(LvrpoError, match=r"broken.jsonl:2"):
         MME().load(str(tmp_path / "broken.jsonl"))
-    with pytest.raises(LvrpoError, match="not available yet"):
-        MME().load("world")
+    with pytest.raises(LvrpoError, match="the world has no split 'dev'"):
+        MME().load("world:dev")
     with pytest.raises(LvrpoError, match="unknown split 'dev'"):
         MME().load("hub", "dev")
 

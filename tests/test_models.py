@@ -9,7 +9,7 @@ import pytest
 
 from lvrpo.evals.mme import MME
 from lvrpo.models import check_capabilities, detect_backend, load_backend
-from lvrpo.models.base import Backend, SampleError, explain_load_error
+from lvrpo.models.base import Backend, BackendOptions, SampleError, explain_load_error
 from lvrpo.runner import AUTO_BATCH, Bars, predict
 from lvrpo.store import JsonlLog
 from lvrpo.types import LvrpoError
@@ -41,11 +41,11 @@ def test_hub_ids_fail_clearly_offline():
         detect_backend("someone/some-model")
 
 
-def test_unknown_backend_and_reserved_names():
+def test_unknown_backend_and_the_nano_name():
     with pytest.raises(LvrpoError, match="unknown backend 'tgi'"):
         load_backend("x", backend="tgi")
-    with pytest.raises(LvrpoError, match="nano model is not available yet"):
-        load_backend("nano")
+    nano = load_backend("nano", options=BackendOptions(device="cpu"))  # the packaged checkpoint, janus backend
+    assert nano.name == "janus" and nano.capabilities == {"understand", "generate", "edit"}
 
 
 def test_capabilities_are_checked_with_one_message():
