@@ -76,12 +76,9 @@ def train_cmd(
 
     from transformers import AutoProcessor, JanusForConditionalGeneration
 
-    from lvrpo.judges import make_judge
-    from lvrpo.types import Context
-    from lvrpo.vision import make_detector
+    from lvrpo.cli import make_context
 
-    ctx = Context(judge=make_judge("world"))
-    ctx.detector, ctx.color_classifier = make_detector("world")
+    ctx = make_context("world", "world", seed)  # the world's judge and detector, as `lvrpo eval --data world`
     net = JanusForConditionalGeneration.from_pretrained(model)
     processor = AutoProcessor.from_pretrained(model)
     processor.tokenizer.padding_side = "left"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -175,16 +176,12 @@ class Trainer:
         """Weights (safetensors) + processor + optimizer + RNG + step in `out/name`, written then renamed."""
         final, tmp = self.out / name, self.out / f".{name}.tmp"
         if tmp.exists():
-            import shutil
-
             shutil.rmtree(tmp)
         self.model.save_pretrained(tmp, safe_serialization=True)
         self.processor.save_pretrained(tmp)
         torch.save({"optimizer": self.optimizer.state_dict(), "step": self.step, "rng": self.rng.getstate(),
                     "torch_rng": torch.get_rng_state(), "config": asdict(self.config)}, tmp / "trainer_state.pt")
         if final.exists():
-            import shutil
-
             shutil.rmtree(final)
         tmp.rename(final)
         return final

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lvrpo.world.nano import SIDE
+from lvrpo.world.phrases import overlapping
 from lvrpo.world.scenes import GRID, Scene, random_scene, render, scene_rng
 
 UNDERSTANDING_BENCHES = ("mme", "mmbench", "mmmu", "mathvista", "mmvet", "mmvp")
@@ -96,7 +97,7 @@ def caption_examples(processor: Any, n: int, held_out: frozenset[str]) -> tuple[
     while len(to_text) < n:
         scene = random_scene(scene_rng("train", i, salt="nano-caption"))
         i += 1
-        if scene.key() in held_out or _overlaps(scene):
+        if scene.key() in held_out or overlapping(scene):
             continue
         words = caption(scene)
         to_text.append(Example(describe, [render(scene)], answer=words))
@@ -128,12 +129,6 @@ def generation_examples(processor: Any, limit: int | None = None) -> tuple[list[
 def _chat(processor: Any, text: str, image: bool = False) -> str:
     content = ([{"type": "image"}] if image else []) + [{"type": "text", "text": text}]
     return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
-
-
-def _overlaps(scene: Scene) -> bool:
-    from lvrpo.world.phrases import overlapping
-
-    return overlapping(scene)
 
 
 # ---------------------------------------------------------------------------------------------- stage 1: VQ
@@ -315,8 +310,6 @@ def train(out: Path, recipe: Recipe, progress: Callable[[str, int, int, float], 
         losses.setdefault(task, []).append(round(value, 6))
         if progress:
             progress(task, step, recipe.vq_steps if task == "vq" else recipe.lm_steps, value)
-
-    from transformers import AutoTokenizer  # noqa: F401  (fail early if transformers is unusable)
 
     model, processor = build(corpus_texts(), recipe.seed)
     understanding = understanding_examples(processor, recipe.max_examples)
