@@ -13,7 +13,8 @@ from lvrpo.types import LvrpoError
 from lvrpo.world import nano
 from tests.util import run_cli
 
-TINY = ["--vq-steps", "3", "--lm-steps", "3", "--batch", "2", "--captions", "8", "--max-examples", "3"]
+TINY = ["--vq-steps", "3", "--vision-steps", "2", "--lm-steps", "3", "--batch", "2", "--captions", "8",
+        "--max-examples", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,10 @@ def test_same_seed_reproduces_the_logged_losses(trained, tmp_path):
     from lvrpo.world.train_nano import Recipe, train
 
     first = json.loads((trained / "nano_manifest.json").read_text())
-    again = train(tmp_path / "again", Recipe(seed=3, vq_steps=3, lm_steps=3, batch=2, captions=8, max_examples=3))
+    recipe = Recipe(seed=3, vq_steps=3, vision_steps=2, lm_steps=3, batch=2, captions=8, max_examples=3)
+    again = train(tmp_path / "again", recipe)
     assert again["first_losses"] == first["first_losses"]  # every task's first logged losses, exactly
-    assert set(first["first_losses"]) == {"vq", "vqa", "caption", "t2i", "edit"}
+    assert set(first["first_losses"]) == {"vq", "vision", "vqa", "caption", "t2i", "edit"}
     assert first["command"].startswith("lvrpo world train-nano") and first["recipe"]["seed"] == 3
     assert first["world_version"] and first["parameters"] > 1_000_000
 
@@ -94,3 +96,17 @@ def test_the_main_command_runs_the_packaged_nano_on_all_nine(tmp_path):
     assert config["model"].endswith("lvrpo/world/nano") and config["trained"] and config["judge"] == "world"
     made = json.loads((nano.PACKAGED / "nano_manifest.json").read_text())
     assert made["command"].startswith("lvrpo world train-nano") and "test_split" in made
+
+
+def test_vision_stage_labels_each_token_with_the_object_under_its_patch_centre():
+    from lvrpo.world.scenes import COLORS, SHAPES, Obj, Scene
+    from lvrpo.world.train_nano import token_labels
+
+    # A large (0.28 × 32 ≈ 9 px) red cross centred at (0.2, 0.2) → box [2, 11): patch centres 2, 6, 10 are inside.
+    scene = Scene((Obj("cross", "red", "large", 0.2, 0.2),))
+    labels = token_labels(scene).view(3, nano.GRID, nano.GRID)
+    inside = labels[0] > 0
+    assert inside.sum() == 9 and inside[:3, :3].all()  # the 3 × 3 top-left tokens, nothing else
+    assert (labels[0][inside] == 1 + SHAPES.index("cross")).all()
+    assert (labels[1][inside] == 1 + COLORS.index("red")).all()
+    assert (labels[:, ~inside] == 0).all()

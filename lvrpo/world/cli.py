@@ -91,6 +91,7 @@ def train_nano_cmd(
     out: Path = typer.Option(..., help="Folder for the checkpoint (safetensors, config, tokenizer, manifest)."),
     seed: int = typer.Option(0, help="Seed: the same seed reproduces the same losses and weights."),
     vq_steps: int = typer.Option(1200, help="VQ training steps."),
+    vision_steps: int = typer.Option(0, help="Vision-tower steps first (per-token shape, colour, size)."),
     lm_steps: int = typer.Option(2500, help="Language-model steps (understanding, captions, text-to-image, edit)."),
     batch: int = typer.Option(16, help="Sequences per task per step."),
     captions: int = typer.Option(4000, help="Caption examples (random train scenes)."),
@@ -107,18 +108,20 @@ def train_nano_cmd(
         raise LvrpoError(f"{out} already holds a checkpoint (pass --overwrite to replace it)")
     if min(vq_steps, lm_steps, batch, captions) < 1 or (max_examples is not None and max_examples < 1):
         raise LvrpoError("train-nano: steps, batch, captions and max-examples must be at least 1")
-    recipe = Recipe(seed=seed, vq_steps=vq_steps, lm_steps=lm_steps, batch=batch, captions=captions,
-                    max_examples=max_examples)
+    if vision_steps < 0:
+        raise LvrpoError("train-nano: --vision-steps must be 0 or more")
+    recipe = Recipe(seed=seed, vq_steps=vq_steps, vision_steps=vision_steps, lm_steps=lm_steps, batch=batch,
+                    captions=captions, max_examples=max_examples)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=err,
                   disable=quiet) as bar:
         bars: dict[str, int] = {}
 
         def progress(task: str, step: int, total: int, loss: float) -> None:
-            stage = "VQ" if task == "vq" else "LM"
+            stage = {"vq": "VQ", "vision": "vision"}.get(task, "LM")
             if stage not in bars:
                 bars[stage] = bar.add_task(stage, total=total, loss=loss)
-            if task in ("vq", "vqa"):  # one tick per step (the LM step logs every task)
+            if task in ("vq", "vision", "vqa"):  # one tick per step (the LM step logs every task)
                 bar.update(bars[stage], completed=step + 1, loss=loss)
 
         manifest = train(out, recipe, progress)

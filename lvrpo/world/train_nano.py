@@ -5,7 +5,14 @@ encoder — spec tiny-models.md): our own straight-through loop with L2-normalis
 `decode` assumes), commitment 0.25 and dead-code restarts; the codebook is saved normalised, so the model's own
 `encode` picks the same codes.
 
-Stage 2, the language model, on a mixture per step:
+Stage 2 (optional, `vision_steps`; not in the shipped checkpoint's recipe), the vision tower alone: a per-token head
+reads, for each image token, the shape, colour and size of the object under its patch centre (or background), and
+is then dropped. Through captions alone the tower learns colour and place but guesses shapes; with 800 steps of this
+first (2.5 min), held-out per-token shape accuracy reaches 0.9 and captions are exact on most test scenes after 800
+LM steps (loss 0.136, vs 0.16 after 2500 without). It does not by itself lift yes/no and option-letter VQA (MME,
+MMBench, MMVP) off chance.
+
+Stage 3, the language model, on a mixture per step:
 - understanding: each understanding benchmark's train rows, prompted exactly as the benchmark's adapter and the
   janus backend prompt them, with the gold answer in the form the official scorer reads (`reference_output`);
 - captions: "Describe the image." → every object with colour, shape and place — dense supervision that teaches
@@ -21,9 +28,10 @@ the majority answer.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +60,7 @@ class Recipe:
     # vision lr 3e-4 with the rest at 1e-3 beats the majority answer within minutes, 3e-3 stays stuck at it.
     vision_lr: float = 3e-4
     vq_lr: float = 2e-3
+    vision_steps: int = 0  # off in the shipped recipe; 800 measured better for captions (see stage 2)
     uncond_rate: float = 0.1
     captions: int = 4000
     max_examples: int | None = None  # per task and benchmark (tiny test runs); None: the whole train split
@@ -90,15 +99,19 @@ def understanding_examples(processor: Any, limit: int | None = None) -> list[Exa
     return out
 
 
+def train_scenes(salt: str, held_out: frozenset[str]) -> Iterator[Scene]:
+    """Random train scenes, endless, skipping any the test split shows and any whose objects overlap."""
+    for i in itertools.count():
+        scene = random_scene(scene_rng("train", i, salt=salt))
+        if scene.key() not in held_out and not overlapping(scene):
+            yield scene
+
+
 def caption_examples(processor: Any, n: int, held_out: frozenset[str]) -> tuple[list[Example], list[Example]]:
     """(image → caption, caption → image) pairs over random train scenes none of the test split shows."""
     describe = _chat(processor, "Describe the image.", image=True)
-    to_text, to_image, i = [], [], 0
-    while len(to_text) < n:
-        scene = random_scene(scene_rng("train", i, salt="nano-caption"))
-        i += 1
-        if scene.key() in held_out or overlapping(scene):
-            continue
+    to_text, to_image = [], []
+    for scene in itertools.islice(train_scenes("nano-caption", held_out), n):
         words = caption(scene)
         to_text.append(Example(describe, [render(scene)], answer=words))
         to_image.append(Example(_chat(processor, words), [], target=render(scene, SIDE)))
@@ -186,7 +199,49 @@ def encode(model, processor, images: list[Image.Image]) -> torch.Tensor:
                       for i in range(0, len(images), 256)])
 
 
-# ---------------------------------------------------------------------------------------------- stage 2: LM
+# ---------------------------------------------------------------------------------------------- stage 2: vision
+
+def token_labels(scene: Scene) -> torch.Tensor:
+    """(3, GRID²) class ids per image token: 1 + the shape, colour and size index of the object whose box holds
+    the token's patch centre, 0 for background."""
+    from lvrpo.world.nano import GRID as TOKENS
+    from lvrpo.world.nano import PATCH
+    from lvrpo.world.scenes import COLORS, SHAPES, SIZES
+
+    labels = torch.zeros(3, TOKENS, TOKENS, dtype=torch.long)
+    centres = (torch.arange(TOKENS) + 0.5) * PATCH
+    for o in scene.objects:
+        x1, y1, x2, y2 = o.box(SIDE)
+        rows, cols = (centres >= y1) & (centres < y2), (centres >= x1) & (centres < x2)
+        inside = rows[:, None] & cols[None, :]
+        for k, value in enumerate((SHAPES.index(o.shape), COLORS.index(o.color), list(SIZES).index(o.size))):
+            labels[k][inside] = 1 + value
+    return labels.view(3, -1)
+
+
+def train_vision(model, processor, recipe: Recipe, log: Callable[[str, int, float], None],
+                 held_out: frozenset[str]) -> None:
+    from lvrpo.world.scenes import COLORS, SHAPES, SIZES
+
+    vision = model.model.vision_model
+    widths = (1 + len(SHAPES), 1 + len(COLORS), 1 + len(SIZES))
+    head = torch.nn.Linear(vision.config.hidden_size, sum(widths))
+    opt = torch.optim.AdamW([*vision.parameters(), *head.parameters()], lr=recipe.lr)
+    vision.train()
+    stream = train_scenes("nano-vision", held_out)
+    for step in range(recipe.vision_steps):
+        scenes = list(itertools.islice(stream, 64))
+        labels = torch.stack([token_labels(s) for s in scenes])  # (B, 3, T)
+        logits = head(vision(pixel_values=pixels(processor, [render(s) for s in scenes])).last_hidden_state)
+        loss = sum(F.cross_entropy(part.reshape(-1, part.shape[-1]), labels[:, k].reshape(-1))
+                   for k, part in enumerate(logits.split(widths, dim=-1)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        log("vision", step, loss.item())
+
+
+# ---------------------------------------------------------------------------------------------- stage 3: LM
 
 @dataclass
 class Encoded:
@@ -309,13 +364,16 @@ def train(out: Path, recipe: Recipe, progress: Callable[[str, int, int, float], 
     def log(task: str, step: int, value: float) -> None:
         losses.setdefault(task, []).append(round(value, 6))
         if progress:
-            progress(task, step, recipe.vq_steps if task == "vq" else recipe.lm_steps, value)
+            total = {"vq": recipe.vq_steps, "vision": recipe.vision_steps}.get(task, recipe.lm_steps)
+            progress(task, step, total, value)
 
     model, processor = build(corpus_texts(), recipe.seed)
     understanding = understanding_examples(processor, recipe.max_examples)
     to_text, to_image = caption_examples(processor, recipe.captions, held_out_keys())
     t2i, edits = generation_examples(processor, recipe.max_examples)
     train_vq(model, processor, [e.target for e in to_image + t2i + edits], recipe, log, gen)
+    if recipe.vision_steps:
+        train_vision(model, processor, recipe, log, held_out_keys())
     raw = {"vqa": understanding, "caption": to_text, "t2i": t2i + to_image, "edit": edits}
     codes = {name: encode(model, processor, [e.target for e in raw[name]]) for name in ("t2i", "edit")}
     tasks = {name: encode_examples(processor, examples, boi=name in codes) for name, examples in raw.items()}
