@@ -72,13 +72,21 @@ class FlowPolicy:
         self.pipe, self.num_steps, self.guidance, self.noise_level = pipe, num_steps, guidance_scale, noise_level
         scale = pipe.vae_scale_factor
         size = pipe.transformer.config.sample_size * scale
-        self.height, self.width = height or size, width or size
-        self.shape = (pipe.transformer.config.in_channels, self.height // scale, self.width // scale)
+        self.shape = (pipe.transformer.config.in_channels, (height or size) // scale, (width or size) // scale)
 
     def _sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
         sched = self.pipe.scheduler
         sched.set_timesteps(self.num_steps)
         return sched.timesteps.clone(), sched.sigmas.clone().float()
+
+    def _step(self, x: torch.Tensor, k: int, timesteps: torch.Tensor, sigmas: torch.Tensor,
+              embeds: tuple[torch.Tensor | None, ...], noise_level: float,
+              **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Denoising step `k` from `x`: (x_next, log-prob [B]); `kw` is sde_step's `x_next` or `generator`."""
+        v = self._velocity(x, timesteps[k], embeds)
+        x_next, logp, _, _ = sde_step(x, v, float(sigmas[k]), float(sigmas[k + 1]), noise_level=noise_level,
+                                      sigma_max=float(sigmas[1]), **kw)
+        return x_next, logp
 
     def _velocity(self, x: torch.Tensor, t: torch.Tensor, embeds: tuple[torch.Tensor | None, ...]) -> torch.Tensor:
         prompt, pooled, neg, neg_pooled = embeds
@@ -105,10 +113,8 @@ class FlowPolicy:
         x = torch.randn((len(flat), *self.shape), generator=gen)
         timesteps, sigmas = self._sigmas()
         path, logps = [x], []
-        for k, t in enumerate(timesteps):
-            v = self._velocity(x, t, embeds)
-            x, logp, _, _ = sde_step(x, v, float(sigmas[k]), float(sigmas[k + 1]), noise_level=a,
-                                     sigma_max=float(sigmas[1]), generator=gen)
+        for k in range(len(timesteps)):
+            x, logp = self._step(x, k, timesteps, sigmas, embeds, a, generator=gen)
             path.append(x)
             logps.append(logp)
         return FlowRollout(torch.stack(path, 1), torch.stack(logps, 1), embeds, self.decode(x))
@@ -116,14 +122,8 @@ class FlowPolicy:
     def log_probs(self, r: FlowRollout) -> torch.Tensor:
         """Per-step log-probs `[B, K]` of the stored trajectory under the current transformer, with gradient."""
         timesteps, sigmas = self._sigmas()
-        out = []
-        for k, t in enumerate(timesteps):
-            x = r.latents[:, k]
-            v = self._velocity(x, t, r.embeds)
-            _, logp, _, _ = sde_step(x, v, float(sigmas[k]), float(sigmas[k + 1]), noise_level=self.noise_level,
-                                     sigma_max=float(sigmas[1]), x_next=r.latents[:, k + 1])
-            out.append(logp)
-        return torch.stack(out, 1)
+        return torch.stack([self._step(r.latents[:, k], k, timesteps, sigmas, r.embeds, self.noise_level,
+                                       x_next=r.latents[:, k + 1])[1] for k in range(len(timesteps))], 1)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:

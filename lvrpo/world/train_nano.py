@@ -40,9 +40,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lvrpo.world.nano import SIDE
+from lvrpo.world.nano import GRID as TOKENS
+from lvrpo.world.nano import PATCH, SIDE
 from lvrpo.world.phrases import overlapping
-from lvrpo.world.scenes import GRID, Scene, random_scene, render, scene_rng
+from lvrpo.world.scenes import COLORS, GRID, SHAPES, SIZES, Scene, random_scene, render, scene_rng
 
 UNDERSTANDING_BENCHES = ("mme", "mmbench", "mmmu", "mathvista", "mmvet", "mmvp")
 ROW_NAMES = {GRID[0]: "top", GRID[1]: "middle", GRID[2]: "bottom"}
@@ -204,10 +205,6 @@ def encode(model, processor, images: list[Image.Image]) -> torch.Tensor:
 def token_labels(scene: Scene) -> torch.Tensor:
     """(3, GRID²) class ids per image token: 1 + the shape, colour and size index of the object whose box holds
     the token's patch centre, 0 for background."""
-    from lvrpo.world.nano import GRID as TOKENS
-    from lvrpo.world.nano import PATCH
-    from lvrpo.world.scenes import COLORS, SHAPES, SIZES
-
     labels = torch.zeros(3, TOKENS, TOKENS, dtype=torch.long)
     centres = (torch.arange(TOKENS) + 0.5) * PATCH
     for o in scene.objects:
@@ -221,8 +218,6 @@ def token_labels(scene: Scene) -> torch.Tensor:
 
 def train_vision(model, processor, recipe: Recipe, log: Callable[[str, int, float], None],
                  held_out: frozenset[str]) -> None:
-    from lvrpo.world.scenes import COLORS, SHAPES, SIZES
-
     vision = model.model.vision_model
     widths = (1 + len(SHAPES), 1 + len(COLORS), 1 + len(SIZES))
     head = torch.nn.Linear(vision.config.hidden_size, sum(widths))
@@ -369,11 +364,12 @@ def train(out: Path, recipe: Recipe, progress: Callable[[str, int, int, float], 
 
     model, processor = build(corpus_texts(), recipe.seed)
     understanding = understanding_examples(processor, recipe.max_examples)
-    to_text, to_image = caption_examples(processor, recipe.captions, held_out_keys())
+    held_out = held_out_keys()
+    to_text, to_image = caption_examples(processor, recipe.captions, held_out)
     t2i, edits = generation_examples(processor, recipe.max_examples)
     train_vq(model, processor, [e.target for e in to_image + t2i + edits], recipe, log, gen)
     if recipe.vision_steps:
-        train_vision(model, processor, recipe, log, held_out_keys())
+        train_vision(model, processor, recipe, log, held_out)
     raw = {"vqa": understanding, "caption": to_text, "t2i": t2i + to_image, "edit": edits}
     codes = {name: encode(model, processor, [e.target for e in raw[name]]) for name in ("t2i", "edit")}
     tasks = {name: encode_examples(processor, examples, boi=name in codes) for name, examples in raw.items()}
@@ -392,7 +388,6 @@ def corpus_texts() -> list[str]:
     """Text the tokenizer is trained on: every prompt, question, option and answer the world's train and test
     splits hold (both GEdit languages), plus captions' words and the chat template's."""
     from lvrpo.world.data import generator
-    from lvrpo.world.scenes import COLORS, SHAPES, SIZES
 
     texts = ["<|User|>: <|Assistant|>: Describe the image.", " ".join(COLORS + SHAPES + tuple(SIZES)),
              "top middle bottom left center right at the ; 0 1 2 3 4 5 6 7 8 9 ."]
