@@ -89,3 +89,18 @@ def test_lvrpo_train_end_to_end_and_bad_input(tmp_path):
                          (["--reward-suite", "nope"], "nope")]:
         res = run_cli("train", "--model", str(ckpt), "--out", str(tmp_path / "bad"), *args)
         assert res.returncode == 1 and needle in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)
+
+
+def test_gradient_accumulation_averages_batches_into_one_step(parts, tmp_path):
+    load, processor, rewards, train = parts
+    config = GRPOConfig(steps=1, num_generations=2, prompts_per_task=1, learning_rate=1e-3,
+                        max_completion_length=3, gradient_accumulation_steps=2)
+    trainer = Trainer(load(), processor, rewards, train, tmp_path / "run", config)
+    calls = []
+    micro = trainer._micro_loss
+    trainer._micro_loss = lambda seed: calls.append(seed) or micro(seed)
+    stats = trainer.train_step()
+    assert len(set(calls)) == 2 and trainer.step == 1  # two fresh rollout batches, one optimiser step
+    assert 0.0 <= stats["mme/reward"] <= 1.0 and "grad_norm" in stats
+    with pytest.raises(LvrpoError, match="gradient-accumulation-steps"):
+        GRPOConfig(gradient_accumulation_steps=0).check()

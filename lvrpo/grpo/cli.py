@@ -29,6 +29,7 @@ def train_cmd(
     loss_type: str = typer.Option("grpo", help="grpo | bnpo | dr_grpo | dapo (per task, then summed)."),
     scale_rewards: str = typer.Option("group", help="group | batch | none."),
     cfg_weight: float = typer.Option(3.0, help="Classifier-free guidance of image rollouts."),
+    gradient_accumulation_steps: int = typer.Option(1, help="Rollout batches per optimiser step."),
     eval_every: int = typer.Option(0, help="Evaluate the reward benchmarks on their test split every N steps."),
     save_every: int = typer.Option(50, help="Checkpoint every N steps (and at the end)."),
     out: Path = typer.Option(Path("runs/train"), help="Run directory (metrics.jsonl, checkpoints)."),
@@ -50,7 +51,8 @@ def train_cmd(
     config = GRPOConfig(steps=steps, num_generations=num_generations, prompts_per_task=prompts_per_task,
                         learning_rate=learning_rate, beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
                         loss_type=loss_type, scale_rewards=scale_rewards, cfg_weight=cfg_weight,
-                        eval_every=eval_every, save_every=save_every, seed=seed)
+                        gradient_accumulation_steps=gradient_accumulation_steps, eval_every=eval_every,
+                        save_every=save_every, seed=seed)
     config.check()
     if world_split(data) is None:
         raise LvrpoError(f"--data {data}: lvrpo train reads the world's train split for now (--data world)")

@@ -52,6 +52,7 @@ class GRPOConfig:
     image_temperature: float = 1.0
     detach_uncond: bool = True
     max_grad_norm: float = 1.0
+    gradient_accumulation_steps: int = 1
     save_every: int = 50
     eval_every: int = 0
     seed: int = 0
@@ -59,8 +60,8 @@ class GRPOConfig:
     def check(self) -> None:
         if self.num_generations < 2:
             raise LvrpoError(f"--num-generations {self.num_generations}: GRPO needs at least 2 completions per prompt")
-        if self.steps < 1 or self.prompts_per_task < 1:
-            raise LvrpoError("--steps and --prompts-per-task must be at least 1")
+        if self.steps < 1 or self.prompts_per_task < 1 or self.gradient_accumulation_steps < 1:
+            raise LvrpoError("--steps, --prompts-per-task and --gradient-accumulation-steps must be at least 1")
 
 
 class Trainer:
@@ -116,27 +117,23 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------- one step
 
     def train_step(self) -> dict[str, Any]:
+        """One optimiser step over `gradient_accumulation_steps` rollout batches (each backpropagated as it is
+        made, so memory holds one); logged numbers are the means over those batches."""
         c, started = self.config, time.perf_counter()
         self.model.train()
-        total, stats = 0.0, {"step": self.step + 1}
-        for bench, pool in self.train_samples.items():
-            samples = self.rng.sample(pool, min(c.prompts_per_task, len(pool)))
-            policy, r, rewards = self._rollout(bench, samples, seed=c.seed * 1_000_003 + self.step * 7919)
-            advantages, adv_stats = group_advantages(rewards, c.num_generations, c.scale_rewards)
-            ref = None
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref = self.reference[policy.kind].log_probs(r)
-            loss, loss_stats = grpo_loss(policy.log_probs(r), None, ref, advantages, r.completion_mask,
-                                         loss_type=c.loss_type, epsilon=c.epsilon, epsilon_high=c.epsilon_high,
-                                         beta=c.beta, max_completion_length=r.completions.shape[1])
-            total = total + loss
-            stats.update({f"{bench}/{k}": v for k, v in {**adv_stats, **loss_stats, "loss": loss.item()}.items()})
-        if not math.isfinite(float(total.detach())):
+        k, finite, micro = c.gradient_accumulation_steps, True, []
+        for i in range(k):
+            total, stats = self._micro_loss(seed=c.seed * 1_000_003 + (self.step * k + i) * 7919)
+            micro.append(stats)
+            finite = finite and math.isfinite(float(total.detach()))
+            if finite:
+                (total / k).backward()
+        stats = {key: sum(m[key] for m in micro) / k for key in micro[0]}
+        stats = {"step": self.step + 1, **stats}
+        if not finite:
             self.optimizer.zero_grad()
             stats["skipped"] = "loss not finite"
         else:
-            total.backward()
             stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(
                 [p for p in self.model.parameters() if p.requires_grad], c.max_grad_norm))
             self.optimizer.step()
@@ -148,6 +145,26 @@ class Trainer:
             stats["reward_failures"] = self.rewards.failures[:]
             self.rewards.failures.clear()
         return stats
+
+    def _micro_loss(self, seed: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """Rollouts for every task of the suite, rewarded; the sum of the per-task losses and their stats."""
+        c = self.config
+        total, stats = torch.zeros(()), {}
+        for bench, pool in self.train_samples.items():
+            samples = self.rng.sample(pool, min(c.prompts_per_task, len(pool)))
+            policy, r, rewards = self._rollout(bench, samples, seed)
+            advantages, adv_stats = group_advantages(rewards, c.num_generations, c.scale_rewards)
+            ref = None
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref = self.reference[policy.kind].log_probs(r)
+            loss, loss_stats = grpo_loss(policy.log_probs(r), None, ref, advantages, r.completion_mask,
+                                         loss_type=c.loss_type, epsilon=c.epsilon, epsilon_high=c.epsilon_high,
+                                         beta=c.beta, max_completion_length=r.completions.shape[1])
+            total = total + loss
+            values = {**adv_stats, **loss_stats, "loss": loss.item()}
+            stats.update({f"{bench}/{k}": float(v) for k, v in values.items()})
+        return total, stats
 
     # ---------------------------------------------------------------------------------------------- the run
 
