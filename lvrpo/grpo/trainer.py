@@ -125,11 +125,11 @@ class Trainer:
         for i in range(k):
             total, stats = self._micro_loss(seed=c.seed * 1_000_003 + (self.step * k + i) * 7919)
             micro.append(stats)
-            finite = finite and math.isfinite(float(total.detach()))
-            if finite:
-                (total / k).backward()
-        stats = {key: sum(m[key] for m in micro) / k for key in micro[0]}
-        stats = {"step": self.step + 1, **stats}
+            finite = math.isfinite(float(total.detach()))
+            if not finite:  # the step is skipped: no point in drawing the remaining batches
+                break
+            (total / k).backward()
+        stats = {"step": self.step + 1, **{key: sum(m[key] for m in micro) / len(micro) for key in micro[0]}}
         if not finite:
             self.optimizer.zero_grad()
             stats["skipped"] = "loss not finite"
